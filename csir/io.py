@@ -1,0 +1,181 @@
+"""File plumbing shared by every stage: atomic writes, strict UTF-8 reading, data look-up.
+
+Data look-up order for a file named by its mirror-relative path (e.g. ``"muse/en-de.txt"``):
+1. the local mirror (``CSIR_DATA_DIR``), 2. the download cache (``<CSIR_CACHE_DIR>/data``),
+3. the public URLs given by the caller (skipped when offline). A file found nowhere raises
+:class:`~csir.errors.DataNotFoundError` naming every place looked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from csir import paths
+from csir.errors import DataNotFoundError, InputError
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Open a temporary file beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    An interrupted or failing writer leaves no partial ``path`` behind.
+
+    Example:
+        >>> with atomic_write(tmp / "out.tsv") as fh:  # doctest: +SKIP
+        ...     fh.write("a\\tb\\n")
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    binary = "b" in mode
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=None if binary else encoding) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` for writers that want a file name (e.g. pyarrow).
+
+    The temporary file is renamed onto ``path`` when the block succeeds and removed otherwise.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp_name)
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+
+
+def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, line)`` of a UTF-8 text file, without the line ending.
+
+    A byte sequence that is not UTF-8 raises :class:`InputError` naming the file and line.
+    """
+    path = Path(path)
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    path,
+                    f"not valid UTF-8 (byte {exc.start} of the line: {raw[exc.start:exc.start + 4]!r})",
+                    line=number,
+                    fix="re-encode the file as UTF-8, e.g. iconv -f latin1 -t utf-8",
+                ) from None
+            yield number, text.rstrip("\r\n")
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Write ``obj`` as pretty, key-sorted UTF-8 JSON, atomically."""
+    with atomic_write(path) as fh:
+        json.dump(obj, fh, ensure_ascii=False, indent=2, sort_keys=True)
+        fh.write("\n")
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file; malformed JSON raises :class:`InputError` with the line."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"invalid JSON: {exc.msg}", line=exc.lineno) from None
+    except UnicodeDecodeError:
+        raise InputError(path, "not valid UTF-8", fix="re-encode the file as UTF-8") from None
+
+
+def write_jsonl(path: str | Path, records: Iterable[dict]) -> int:
+    """Write records as JSON lines (UTF-8, keys in insertion order), atomically; return the count."""
+    count = 0
+    with atomic_write(path) as fh:
+        for record in records:
+            fh.write(json.dumps(record, ensure_ascii=False))
+            fh.write("\n")
+            count += 1
+    return count
+
+
+def read_jsonl(path: str | Path) -> Iterator[dict]:
+    """Yield the records of a JSON-lines file; a bad line raises :class:`InputError`."""
+    for number, line in read_lines(path):
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(path, f"invalid JSON: {exc.msg}", line=number) from None
+
+
+def download_cache() -> Path:
+    """Folder where downloaded data files are kept, mirror-relative paths below it."""
+    return paths.cache_dir() / "data"
+
+
+def locate(relpath: str, urls: Sequence[str] = ()) -> Path:
+    """Find a data file by its mirror-relative path, downloading it when allowed.
+
+    Args:
+        relpath: path inside the mirror layout, e.g. ``"muse/en-de.txt"``.
+        urls: public URLs of the same file, tried in order when it is not on disk.
+
+    Returns:
+        The local path of the file.
+
+    Raises:
+        DataNotFoundError: naming the mirror path, the cache path and every URL tried.
+    """
+    looked: list[str] = []
+    mirror = paths.data_mirror()
+    if mirror is not None:
+        candidate = mirror / relpath
+        if candidate.is_file():
+            return candidate
+        looked.append(f"{candidate} (local mirror, CSIR_DATA_DIR)")
+    else:
+        looked.append("local mirror: CSIR_DATA_DIR is not set")
+    cached = download_cache() / relpath
+    if cached.is_file():
+        return cached
+    looked.append(f"{cached} (download cache, CSIR_CACHE_DIR)")
+    if not urls:
+        looked.append("no public URL is known for this file")
+    for url in urls:
+        if paths.offline():
+            looked.append(f"{url} (not tried: offline mode)")
+            continue
+        try:
+            download(url, cached)
+            return cached
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            looked.append(f"{url} ({type(exc).__name__}: {exc})")
+    raise DataNotFoundError(relpath, looked)
+
+
+def download(url: str, target: Path, timeout: float = 30.0) -> Path:
+    """Stream ``url`` into ``target`` atomically (no partial file on failure)."""
+    with urllib.request.urlopen(url, timeout=timeout) as response, atomic_write(target, "wb") as fh:
+        shutil.copyfileobj(response, fh, length=1 << 20)
+    return target

@@ -1,0 +1,59 @@
+"""Every folder csir uses, derived from the repository root and a few environment variables.
+
+- ``CSIR_DATA_DIR``: a local mirror of the public data (MUSE, XQuAD-R, WikiQA, ...), laid out as
+  ``<mirror>/muse/en-de.txt``, ``<mirror>/xquad-r/de.json`` and so on. Unset means "no mirror".
+- ``CSIR_BUILD_DIR``: where notebooks write results (default ``<repo>/build``).
+- ``CSIR_CACHE_DIR``: downloads and converted models (default ``~/.cache/csir``).
+- ``CSIR_OFFLINE``: when truthy, never try the network (also implied by ``HF_HUB_OFFLINE``).
+
+Nothing here touches the file system at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in _TRUE
+
+
+def data_mirror() -> Path | None:
+    """The local data mirror named by ``CSIR_DATA_DIR``, or ``None`` when unset."""
+    value = os.environ.get("CSIR_DATA_DIR", "").strip()
+    return Path(value).expanduser().resolve() if value else None
+
+
+def build_dir() -> Path:
+    """Root of everything the notebooks write (``CSIR_BUILD_DIR``, default ``<repo>/build``)."""
+    value = os.environ.get("CSIR_BUILD_DIR", "").strip()
+    return Path(value).expanduser().resolve() if value else REPO_ROOT / "build"
+
+
+def cache_dir() -> Path:
+    """Downloads and converted models (``CSIR_CACHE_DIR``, default ``~/.cache/csir``)."""
+    value = os.environ.get("CSIR_CACHE_DIR", "").strip()
+    if value:
+        return Path(value).expanduser().resolve()
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "csir"
+
+
+def offline() -> bool:
+    """True when csir must not use the network (``CSIR_OFFLINE`` or ``HF_HUB_OFFLINE``)."""
+    return _env_flag("CSIR_OFFLINE") or _env_flag("HF_HUB_OFFLINE")
+
+
+def in_ci() -> bool:
+    """True under CI (the ``CI`` variable), which turns notebooks' smoke mode on by default."""
+    return _env_flag("CI")
+
+
+def notebook_dir(name: str) -> Path:
+    """The build folder of one notebook, e.g. ``notebook_dir("01_lexicon_induction")``."""
+    return build_dir() / name
