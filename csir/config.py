@@ -77,7 +77,7 @@ class NotebookConfig:
 
     def __post_init__(self) -> None:
         if self.smoke is None:  # type: ignore[attr-defined]
-            object.__setattr__(self, "smoke", paths.in_ci())
+            object.__setattr__(self, "smoke", paths.smoke_default())
         self.validate()
 
     def validate(self) -> None:
@@ -189,3 +189,23 @@ class DataGenerationConfig(NotebookConfig):
         if self.lexicon_dir:
             return Path(self.lexicon_dir).expanduser().resolve()
         return paths.notebook_dir(LexiconConfig.NOTEBOOK) / "lexicons"
+
+
+_NOTEBOOK_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+_LITERAL_TYPES = (str, int, float, bool, list, tuple, dict, type(None))
+
+
+def params_from_namespace(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The notebook's parameter variables: every public global holding a literal value.
+
+    Run right after the parameters cell (and papermill's injected cell), so any literal it finds
+    is a parameter; a name papermill injected that the config does not know is then rejected
+    by :meth:`NotebookConfig.from_params` instead of being silently ignored.
+    """
+    return {
+        name: value
+        for name, value in namespace.items()
+        if not name.startswith("_")
+        and name not in _NOTEBOOK_NAMES
+        and isinstance(value, _LITERAL_TYPES)
+    }

@@ -5,6 +5,7 @@
 - ``CSIR_BUILD_DIR``: where notebooks write results (default ``<repo>/build``).
 - ``CSIR_CACHE_DIR``: downloads and converted models (default ``~/.cache/csir``).
 - ``CSIR_OFFLINE``: when truthy, never try the network (also implied by ``HF_HUB_OFFLINE``).
+- ``CSIR_SMOKE`` / ``CI``: default of the notebooks' ``smoke`` parameter.
 
 Nothing here touches the file system at import time.
 """
@@ -49,8 +50,10 @@ def offline() -> bool:
     return _env_flag("CSIR_OFFLINE") or _env_flag("HF_HUB_OFFLINE")
 
 
-def in_ci() -> bool:
-    """True under CI (the ``CI`` variable), which turns notebooks' smoke mode on by default."""
+def smoke_default() -> bool:
+    """Default of every notebook's ``smoke`` parameter: ``CSIR_SMOKE`` if set, else ``CI``."""
+    if os.environ.get("CSIR_SMOKE", "").strip():
+        return _env_flag("CSIR_SMOKE")
     return _env_flag("CI")
 
 

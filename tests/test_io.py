@@ -1,0 +1,126 @@
+import json
+
+import pytest
+
+from csir import io
+from csir.errors import DataNotFoundError, InputError
+
+
+def test_atomic_write_replaces_only_on_success(tmp_path):
+    target = tmp_path / "out" / "file.tsv"
+    with io.atomic_write(target) as fh:
+        fh.write("a\tb\n")
+    assert target.read_text() == "a\tb\n"
+    with pytest.raises(RuntimeError), io.atomic_write(target) as fh:
+        fh.write("half")
+        raise RuntimeError("interrupted")
+    assert target.read_text() == "a\tb\n"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["file.tsv"]
+
+
+def test_atomic_write_leaves_nothing_when_new_file_fails(tmp_path):
+    target = tmp_path / "new.jsonl"
+
+    def records():
+        yield {"a": 1}
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        io.write_jsonl(target, records())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_path(tmp_path):
+    target = tmp_path / "x.bin"
+    with io.atomic_path(target) as tmp:
+        tmp.write_bytes(b"123")
+        assert not target.exists()
+    assert target.read_bytes() == b"123"
+
+
+def test_read_lines_names_the_non_utf8_line(write_file):
+    path = write_file("latin1.txt", "ok\n".encode() + "caf\xe9\n".encode("latin-1"))
+    lines = io.read_lines(path)
+    assert next(lines) == (1, "ok")
+    with pytest.raises(InputError, match=r"latin1.txt:2: not valid UTF-8.*iconv"):
+        next(lines)
+
+
+def test_jsonl_round_trip_and_bad_line(tmp_path, write_file):
+    path = tmp_path / "r.jsonl"
+    assert io.write_jsonl(path, [{"q": "ü", "n": 1}, {"q": "b", "n": 2}]) == 2
+    assert list(io.read_jsonl(path)) == [{"q": "ü", "n": 1}, {"q": "b", "n": 2}]
+    assert "ü" in path.read_text(encoding="utf-8")
+    bad = write_file("bad.jsonl", '{"a": 1}\n{"a": \n')
+    with pytest.raises(InputError, match=r"bad.jsonl:2: invalid JSON"):
+        list(io.read_jsonl(bad))
+
+
+def test_read_json_names_line(write_file):
+    path = write_file("bad.json", '{\n  "a": 1,\n  }\n')
+    with pytest.raises(InputError, match=r"bad.json:3"):
+        io.read_json(path)
+    good = write_file("good.json", json.dumps({"a": [1]}))
+    assert io.read_json(good) == {"a": [1]}
+
+
+def test_locate_prefers_mirror_then_cache(tmp_path, monkeypatch):
+    mirror, cache = tmp_path / "mirror", tmp_path / "cache"
+    (mirror / "muse").mkdir(parents=True)
+    (mirror / "muse" / "en-de.txt").write_text("a b\n")
+    (cache / "data" / "muse").mkdir(parents=True)
+    (cache / "data" / "muse" / "en-fr.txt").write_text("a c\n")
+    monkeypatch.setenv("CSIR_DATA_DIR", str(mirror))
+    monkeypatch.setenv("CSIR_CACHE_DIR", str(cache))
+    assert io.locate("muse/en-de.txt") == mirror / "muse" / "en-de.txt"
+    assert io.locate("muse/en-fr.txt") == cache / "data" / "muse" / "en-fr.txt"
+
+
+def test_missing_file_names_every_place_looked(tmp_path, monkeypatch):
+    monkeypatch.setenv("CSIR_DATA_DIR", str(tmp_path / "mirror"))
+    monkeypatch.setenv("CSIR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CSIR_OFFLINE", "1")
+    url = "https://example.org/en-xx.txt"
+    with pytest.raises(DataNotFoundError) as info:
+        io.locate("muse/en-xx.txt", [url])
+    message = str(info.value)
+    assert str(tmp_path / "mirror" / "muse" / "en-xx.txt") in message
+    assert str(tmp_path / "cache" / "data" / "muse" / "en-xx.txt") in message
+    assert url in message and "offline" in message
+    assert info.value.looked and len(info.value.looked) == 3
+
+
+def test_download_failure_is_reported_not_half_written(tmp_path, monkeypatch):
+    monkeypatch.delenv("CSIR_DATA_DIR", raising=False)
+    monkeypatch.setenv("CSIR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("CSIR_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+    def refuse(url, timeout):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(io.urllib.request, "urlopen", refuse)
+    with pytest.raises(DataNotFoundError, match="network unreachable"):
+        io.locate("xquad-r/de.json", ["https://example.org/de.json"])
+    assert not (tmp_path / "cache" / "data" / "xquad-r" / "de.json").exists()
+
+
+def test_download_success_goes_to_cache(tmp_path, monkeypatch):
+    import io as stdio
+
+    monkeypatch.delenv("CSIR_DATA_DIR", raising=False)
+    monkeypatch.setenv("CSIR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("CSIR_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+    class Response(stdio.BytesIO):
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(io.urllib.request, "urlopen", lambda url, timeout: Response(b"x y\n"))
+    path = io.locate("muse/en-de.txt", ["https://example.org/en-de.txt"])
+    assert path == tmp_path / "cache" / "data" / "muse" / "en-de.txt"
+    assert path.read_text() == "x y\n"
