@@ -124,3 +124,21 @@ def test_download_success_goes_to_cache(tmp_path, monkeypatch):
     path = io.locate("muse/en-de.txt", ["https://example.org/en-de.txt"])
     assert path == tmp_path / "cache" / "data" / "muse" / "en-de.txt"
     assert path.read_text() == "x y\n"
+
+
+def test_xquad_r_is_found_in_the_mirror_or_named_clearly(tmp_path, monkeypatch):
+    from csir.data.xquad_r import XQUAD_R_URL, locate_xquad_r
+    from csir.errors import ConfigError
+
+    mirror = tmp_path / "mirror"
+    (mirror / "xquad-r").mkdir(parents=True)
+    (mirror / "xquad-r" / "de.json").write_text("{}")
+    monkeypatch.setenv("CSIR_DATA_DIR", str(mirror))
+    monkeypatch.setenv("CSIR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CSIR_OFFLINE", "1")
+    assert locate_xquad_r("de") == mirror / "xquad-r" / "de.json"
+    with pytest.raises(DataNotFoundError, match="lareqa"):
+        locate_xquad_r("ru")
+    assert "{lang}" in XQUAD_R_URL
+    with pytest.raises(ConfigError, match="unknown XQuAD-R language code 'it'"):
+        locate_xquad_r("it")
