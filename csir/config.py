@@ -115,17 +115,41 @@ class LexiconConfig(NotebookConfig):
     """Parameters of notebook 01 (lexicon induction and BLI evaluation)."""
 
     NOTEBOOK: ClassVar[str] = "01_lexicon_induction"
+    #: Smoke mode keeps these of the requested languages (else the first two) ...
+    SMOKE_LANGUAGES: ClassVar[tuple[str, ...]] = ("de", "zh")
+    #: ... caps both vocabularies at this many words ...
+    SMOKE_VOCAB_SIZE: ClassVar[int] = 1000
+    #: ... and evaluates this many test words per language.
+    SMOKE_TEST_WORDS: ClassVar[int] = 300
+    CLWE_SOURCES: ClassVar[tuple[str, ...]] = ("backbone", "muse-vec")
+    TITLES_SOURCES: ClassVar[tuple[str, ...]] = ("cldr", "wikititles")
 
     output_dir: str = ""
     languages: tuple[str, ...] = languages.SEEN[1:] + languages.UNSEEN
     test_dict_dir: str = ""
+    clwe_source: str = "backbone"
     backbone: str = "e5-small-offline"
+    word_prefix: str = ""
     en_vocab_size: int = 20000
     tgt_vocab_size: int = 20000
+    add_test_words: bool = True
+    max_test_words: int = 0
+    center_vectors: bool = True
     csls_k: int = 10
+    titles_source: str = "cldr"
     batch_size: int = 512
     device: str = "auto"
     smoke: bool | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.smoke:
+            kept = tuple(c for c in self.languages if c in self.SMOKE_LANGUAGES)
+            object.__setattr__(self, "languages", kept or self.languages[:2])
+            for name in ("en_vocab_size", "tgt_vocab_size"):
+                object.__setattr__(self, name, min(getattr(self, name), self.SMOKE_VOCAB_SIZE))
+            limit = self.max_test_words or self.SMOKE_TEST_WORDS
+            object.__setattr__(self, "max_test_words", min(limit, self.SMOKE_TEST_WORDS))
 
     def validate(self) -> None:
         _require(len(self.languages) > 0, "languages must not be empty")
@@ -134,9 +158,20 @@ class LexiconConfig(NotebookConfig):
             _require(code != "en", "languages lists target languages; 'en' is always the source")
         _require(self.en_vocab_size > 0 and self.tgt_vocab_size > 0, "vocabulary sizes must be > 0")
         _require(self.csls_k > 0, "csls_k must be > 0")
+        _require(self.max_test_words >= 0, "max_test_words must be >= 0 (0 means all)")
         _require(self.batch_size > 0, "batch_size must be > 0")
-        _require(self.device in ("auto", "cpu") or self.device.startswith("cuda"),
-                 f"device {self.device!r} must be 'auto', 'cpu' or 'cuda[:N]'")
+        _require(
+            self.device in ("auto", "cpu") or self.device.startswith("cuda"),
+            f"device {self.device!r} must be 'auto', 'cpu' or 'cuda[:N]'",
+        )
+        _require(
+            self.clwe_source in self.CLWE_SOURCES,
+            f"clwe_source {self.clwe_source!r} must be one of {self.CLWE_SOURCES}",
+        )
+        _require(
+            self.titles_source in self.TITLES_SOURCES,
+            f"titles_source {self.titles_source!r} must be one of {self.TITLES_SOURCES}",
+        )
 
     def test_dict_path(self) -> Path | None:
         """Folder of MUSE-format test dictionaries: ``test_dict_dir`` or ``<mirror>/muse-test``."""
@@ -151,6 +186,15 @@ class DataGenerationConfig(NotebookConfig):
     """Parameters of notebook 02 (code-switched training data)."""
 
     NOTEBOOK: ClassVar[str] = "02_data_generation"
+    TRAIN_SOURCES: ClassVar[tuple[str, ...]] = ("wikiqa", "msmarco")
+    #: Smoke mode keeps this many training pairs ...
+    SMOKE_MAX_PAIRS: ClassVar[int] = 300
+    #: ... and these of the requested probabilities (else the first one), in one process ...
+    SMOKE_PROBABILITIES: ClassVar[tuple[float, ...]] = (0.5, 1.0)
+    #: ... and, when ``pairs``/``ml_languages`` are left at their defaults, only the pairs and
+    #: languages within notebook 01's smoke languages (whose lexicons a smoke run of 01 writes;
+    #: else the first one). Pairs and languages chosen explicitly are kept as given.
+    SMOKE_LANGUAGES: ClassVar[tuple[str, ...]] = LexiconConfig.SMOKE_LANGUAGES
 
     output_dir: str = ""
     lexicon_dir: str = ""
@@ -161,17 +205,47 @@ class DataGenerationConfig(NotebookConfig):
     ml_languages: tuple[str, ...] = ("de", "ru", "it", "nl", "ar")
     probabilities: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
     wiki_probability: float = 1.0
+    max_ngram: int = 3
     train_source: str = "wikiqa"
+    train_path: str = ""
+    negatives_per_positive: int = 4
     max_pairs: int = 0
     num_proc: int = 0
     seed: int = 42
     smoke: bool | None = None
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.smoke:
+            limit = min(self.max_pairs or self.SMOKE_MAX_PAIRS, self.SMOKE_MAX_PAIRS)
+            kept = tuple(p for p in self.probabilities if p in self.SMOKE_PROBABILITIES)
+            object.__setattr__(self, "max_pairs", limit)
+            object.__setattr__(self, "probabilities", kept or self.probabilities[:1])
+            object.__setattr__(self, "num_proc", 1)
+            allowed = {"en", *self.SMOKE_LANGUAGES}
+            defaults = {f.name: f.default for f in dataclasses.fields(self)}
+            if self.pairs == defaults["pairs"]:
+                pairs = tuple(p for p in self.pairs if set(p.split("-")) <= allowed)
+                object.__setattr__(self, "pairs", pairs or self.pairs[:1])
+            if self.ml_languages == defaults["ml_languages"]:
+                pool = tuple(c for c in self.ml_languages if c in allowed)
+                object.__setattr__(self, "ml_languages", pool or self.ml_languages[:1])
+
+    def workers(self) -> int:
+        """Processes for ``Dataset.map``: ``num_proc``, or every core when it is 0."""
+        import os
+
+        return self.num_proc or os.cpu_count() or 1
+
     def validate(self) -> None:
-        _require(self.lexicon_source in LEXICON_SOURCES,
-                 f"lexicon_source {self.lexicon_source!r} must be one of {LEXICON_SOURCES}")
-        _require(self.titles_source in LEXICON_SOURCES,
-                 f"titles_source {self.titles_source!r} must be one of {LEXICON_SOURCES}")
+        _require(
+            self.lexicon_source in LEXICON_SOURCES,
+            f"lexicon_source {self.lexicon_source!r} must be one of {LEXICON_SOURCES}",
+        )
+        _require(
+            self.titles_source in LEXICON_SOURCES,
+            f"titles_source {self.titles_source!r} must be one of {LEXICON_SOURCES}",
+        )
         _require(len(self.methods) > 0, "methods must not be empty")
         for method in self.methods:
             _require(method in CS_METHODS, f"method {method!r} must be one of {CS_METHODS}")
@@ -179,10 +253,28 @@ class DataGenerationConfig(NotebookConfig):
             languages.parse_pair(pair)
         for code in self.ml_languages:
             languages.check_language(code)
+            _require(code != "en", "ml_languages lists languages to switch into; drop 'en'")
+        _require(
+            len(self.ml_languages) > 0 or not {"ml-cs", "wiki-cs"} & set(self.methods),
+            "ml_languages must not be empty for ml-cs and wiki-cs",
+        )
+        for pair in self.pairs:
+            _require(pair != "en-en", "pair 'en-en' switches nothing: use method 'zero-shot'")
         _check_probabilities(self.probabilities)
         _check_probabilities((self.wiki_probability,))
+        _require(1 <= self.max_ngram <= 10, "max_ngram must be between 1 and 10")
+        _require(
+            self.train_source in self.TRAIN_SOURCES,
+            f"train_source {self.train_source!r} must be one of {self.TRAIN_SOURCES}",
+        )
+        _require(
+            self.train_source != "msmarco" or bool(self.train_path),
+            "train_source 'msmarco' needs train_path (a triples .tsv or .jsonl, maybe .gz)",
+        )
+        _require(self.negatives_per_positive >= 1, "negatives_per_positive must be >= 1")
         _require(self.max_pairs >= 0, "max_pairs must be >= 0 (0 means all)")
         _require(self.num_proc >= 0, "num_proc must be >= 0 (0 means all cores)")
+        _require(self.seed >= 0, "seed must be >= 0")
 
     def lexicon_path(self) -> Path:
         """Where notebook 01 wrote its lexicons (``lexicon_dir`` or its default build folder)."""

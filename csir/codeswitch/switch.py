@@ -1,0 +1,320 @@
+"""Code-switching of one tokenised text: BL-CS, ML-CS, Wiki-CS and term-by-term Translate-Test.
+
+Every function is pure: the lexicon(s), the stopwords and a random generator
+(``random.Random`` or ``numpy.random.Generator``) come in as arguments, a list of
+:class:`Replacement` comes out. :meth:`csir.text.Tokenized.splice` turns the
+replacements into natural text and :func:`count_switches` into switch statistics.
+
+Lexicons map a lower-cased source word (or phrase) to its translations; build them with
+:func:`normalise_lexicon` / :func:`normalise_phrase_lexicon` from what ``load_lexicon`` returns.
+
+Example:
+    >>> import numpy as np
+    >>> from csir.text import Tokenized
+    >>> lex = normalise_lexicon({"house": ["Haus"]})
+    >>> t = Tokenized.from_text("The house is red.")
+    >>> t.splice(bilingual(t.tokens, lex, 1.0, np.random.default_rng(0), "de"))
+    'The Haus is red.'
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from csir import text as textlib
+
+#: Normalised lexicon: lower-cased source word or phrase -> translations, in lexicon order.
+Lexicon = Mapping[str, Sequence[str]]
+#: Source of uniform draws in [0, 1): both kinds give reproducible output for a fixed seed.
+Rng = random.Random | np.random.Generator
+
+
+class Replacement(NamedTuple):
+    """Tokens ``start`` to ``stop - 1`` of a text are replaced by ``text`` in language ``lang``."""
+
+    start: int
+    stop: int
+    text: str
+    lang: str
+
+
+class NormalisedLexicon(dict):
+    """A lexicon already normalised by :func:`normalise_lexicon` (so it is not done twice)."""
+
+
+def normalise_lexicon(lexicon: Mapping[str, Iterable[str]]) -> NormalisedLexicon:
+    """Lower-case the keys (merging entries that differ only in case) and drop empty ones.
+
+    Translations keep their first-seen order and lose duplicates, so "the first translation" of
+    Translate-Test is the lexicon's first line for that word. A lexicon that is already a
+    :class:`NormalisedLexicon` is returned as it is.
+    """
+    if isinstance(lexicon, NormalisedLexicon):
+        return lexicon
+    merged: dict[str, list[str]] = {}
+    for source, targets in lexicon.items():
+        key = source.strip().lower()
+        if not key:
+            continue
+        bucket = merged.setdefault(key, [])
+        for target in targets:
+            target = target.strip()
+            if target and target not in bucket:
+                bucket.append(target)
+    return NormalisedLexicon((key, tuple(values)) for key, values in merged.items() if values)
+
+
+def phrase_key(phrase: str) -> str:
+    """Look-up key of a phrase: its lower-cased Treebank tokens joined by single spaces."""
+    return " ".join(token.lower() for token in textlib.tokenize(phrase))
+
+
+class PhraseLexicon(NormalisedLexicon):
+    """A lexicon keyed by :func:`phrase_key`, holding phrases of at most ``max_n`` words."""
+
+    max_n: int = 0
+
+
+def normalise_phrase_lexicon(lexicon: Mapping[str, Iterable[str]], max_n: int = 3) -> PhraseLexicon:
+    """Key a phrase lexicon (e.g. entity titles) by :func:`phrase_key`; drop phrases over ``max_n``.
+
+    Keys are tokenised like the texts they are matched against, so ``"Bosnia & Herzegovina"``
+    and the tokens of a passage meet in the same form. A :class:`PhraseLexicon` made with the
+    same ``max_n`` is returned as it is.
+    """
+    if isinstance(lexicon, PhraseLexicon) and lexicon.max_n == max_n:
+        return lexicon
+    keyed: dict[str, list[str]] = {}
+    for phrase, targets in lexicon.items():
+        key = phrase_key(phrase)
+        if not key or key.count(" ") + 1 > max_n:
+            continue
+        keyed.setdefault(key, []).extend(targets)
+    phrases = PhraseLexicon(normalise_lexicon(keyed))
+    phrases.max_n = max_n
+    return phrases
+
+
+def _pick(translations: Sequence[str], rng: Rng) -> str:
+    """One of the translations, uniformly (a draw is made only when there are several)."""
+    count = len(translations)
+    if count == 1:
+        return translations[0]
+    return translations[min(int(rng.random() * count), count - 1)]
+
+
+#: Look-up result of one text for BL-CS: (token index, translations) of in-lexicon tokens.
+WordMatches = list[tuple[int, Sequence[str]]]
+#: Look-up result for ML-CS: (token index, translations per language or None), known tokens.
+MultiMatches = list[tuple[int, tuple[Sequence[str] | None, ...]]]
+#: Look-up result for Wiki-CS: (first token, one past the last token, translations).
+SpanMatches = list[tuple[int, int, Sequence[str]]]
+
+
+def lookup_words(tokens: Sequence[str], lexicon: Lexicon) -> WordMatches:
+    """Tokens the lexicon knows (lower-cased look-up), with their translations."""
+    found = []
+    for index, token in enumerate(tokens):
+        translations = lexicon.get(token.lower())
+        if translations:
+            found.append((index, translations))
+    return found
+
+
+def bilingual(
+    tokens: Sequence[str],
+    lexicon: Lexicon,
+    p: float,
+    rng: Rng,
+    lang: str,
+    *,
+    found: WordMatches | None = None,
+) -> list[Replacement]:
+    """BL-CS: each token, with probability ``p``, becomes its translation if the lexicon has one.
+
+    A token outside the lexicon never switches, so draws are made for the known tokens only
+    (same distribution): per known token, one uniform draw decides whether it switches, and
+    one more picks among several translations (uniformly) when there are several.
+
+    Args:
+        tokens: the text's tokens.
+        lexicon: normalised EN→``lang`` lexicon.
+        p: switch probability in [0, 1]; 1.0 switches every token the lexicon knows.
+        rng: the generator that makes the output reproducible.
+        lang: language of the translations, recorded in each replacement.
+        found: ``lookup_words(tokens, lexicon)`` when already computed (texts repeat).
+    """
+    found = lookup_words(tokens, lexicon) if found is None else found
+    draw = rng.random
+    return [
+        Replacement(index, index + 1, _pick(translations, rng), lang)
+        for index, translations in found
+        if draw() < p
+    ]
+
+
+def lookup_multilingual(tokens: Sequence[str], lexicons: Mapping[str, Lexicon]) -> MultiMatches:
+    """Tokens any lexicon knows, with their translations in each language (None if unknown)."""
+    tables = list(lexicons.values())
+    found = []
+    for index, token in enumerate(tokens):
+        key = token.lower()
+        per_language = tuple(table.get(key) or None for table in tables)
+        if any(per_language):
+            found.append((index, per_language))
+    return found
+
+
+def multilingual(
+    tokens: Sequence[str],
+    lexicons: Mapping[str, Lexicon],
+    p: float,
+    rng: Rng,
+    *,
+    found: MultiMatches | None = None,
+) -> list[Replacement]:
+    """ML-CS: each token, with probability ``p``, goes to a uniformly drawn language.
+
+    The token is replaced when that language's lexicon has it (otherwise it stays English).
+    Draws are made for tokens some lexicon knows (the others can never switch): switch or not,
+    then which language, then (if several) which translation.
+
+    Args:
+        tokens: the text's tokens.
+        lexicons: language code → normalised EN→language lexicon; its order fixes the draws.
+        p: switch probability in [0, 1].
+        rng: the generator that makes the output reproducible.
+        found: ``lookup_multilingual(tokens, lexicons)`` when already computed.
+    """
+    langs = list(lexicons)
+    last = len(langs) - 1
+    found = lookup_multilingual(tokens, lexicons) if found is None else found
+    draw = rng.random
+    switched = []
+    for index, per_language in found:
+        if draw() < p:
+            pick = min(int(draw() * len(langs)), last)
+            translations = per_language[pick]
+            if translations:
+                switched.append(
+                    Replacement(index, index + 1, _pick(translations, rng), langs[pick])
+                )
+    return switched
+
+
+def lookup_phrases(
+    tokens: Sequence[str],
+    titles: Lexicon,
+    stopwords: frozenset[str] | set[str],
+    max_n: int = 3,
+) -> SpanMatches:
+    """Entity n-grams of a text, longest first at each position, left to right, not overlapping.
+
+    A single token that is a stopword is never looked up (as in the authors' code); phrases
+    that contain stopwords ("Bank of England") are.
+    """
+    keys = [token.lower() for token in tokens]
+    found = []
+    index = 0
+    while index < len(keys):
+        step = 1
+        for n in range(min(max_n, len(keys) - index), 0, -1):
+            if n == 1 and keys[index] in stopwords:
+                continue
+            translations = titles.get(" ".join(keys[index : index + n]))
+            if translations:
+                found.append((index, index + n, translations))
+                step = n
+                break
+        index += step
+    return found
+
+
+def wiki(
+    tokens: Sequence[str],
+    titles: Lexicon,
+    stopwords: frozenset[str] | set[str],
+    rng: Rng,
+    lang: str,
+    p: float = 1.0,
+    max_n: int = 3,
+    *,
+    found: SpanMatches | None = None,
+) -> list[Replacement]:
+    """Wiki-CS: replace word n-grams (n ≤ ``max_n``) found in an entity-title lexicon.
+
+    The n-grams are those of :func:`lookup_phrases` (longest first, stopwords alone skipped);
+    each is replaced with probability ``p`` (no draw when ``p`` is 1.0) by one of its
+    translations (uniformly).
+
+    Args:
+        tokens: the text's tokens.
+        titles: lexicon keyed by :func:`phrase_key` (see :func:`normalise_phrase_lexicon`).
+        stopwords: lower-cased stopwords of the text's language.
+        rng: generator for the ``p`` draws and the choice among several translations.
+        lang: language of the translations.
+        p: probability of replacing a matched n-gram.
+        max_n: longest n-gram to look up.
+        found: ``lookup_phrases(tokens, titles, stopwords, max_n)`` when already computed.
+    """
+    found = lookup_phrases(tokens, titles, stopwords, max_n) if found is None else found
+    switched = []
+    for start, stop, translations in found:
+        if p >= 1.0 or rng.random() < p:
+            switched.append(Replacement(start, stop, _pick(translations, rng), lang))
+    return switched
+
+
+def translate_terms(text: str, lexicon: Lexicon) -> str:
+    """Translate-Test: replace every word the X→EN lexicon knows by its first translation.
+
+    Deterministic (no randomness). Texts in scripts without spaces between words (Chinese,
+    Japanese) are not segmented by the Treebank tokenizer, so only whole space-separated chunks
+    can match there.
+
+    Example:
+        >>> translate_terms("Das Haus ist rot.", {"haus": ("house",), "rot": ("red",)})
+        'Das house ist red.'
+    """
+    tokenized = textlib.Tokenized.from_text(text)
+    replacements = []
+    for index, token in enumerate(tokenized.tokens):
+        translations = lexicon.get(token.lower())
+        if translations:
+            replacements.append(Replacement(index, index + 1, translations[0], "en"))
+    return tokenized.splice(replacements)
+
+
+def content_mask(tokens: Sequence[str], stopwords: frozenset[str] | set[str]) -> list[bool]:
+    """True for tokens counted by the switch ratio: words (with a letter) that are not stopwords."""
+    return [
+        (token.isalpha() or textlib.is_word(token)) and token.lower() not in stopwords
+        for token in tokens
+    ]
+
+
+def count_switches(
+    tokens: Sequence[str],
+    replacements: Iterable[Replacement],
+    stopwords: frozenset[str] | set[str],
+) -> tuple[int, dict[str, int]]:
+    """Non-stopword words of a text, and how many of them were switched into each language.
+
+    Returns:
+        ``(n_content_words, {lang: n_switched_content_words})``.
+    """
+    mask = content_mask(tokens, stopwords)
+    switched: dict[str, int] = {}
+    for replacement in replacements:
+        count = sum(mask[replacement.start : replacement.stop])
+        switched[replacement.lang] = switched.get(replacement.lang, 0) + count
+    return sum(mask), switched
+
+
+def switch_ratio(switched: int, content_words: int) -> float:
+    """Realised switch ratio: switched non-stopword words / non-stopword words (0.0 if none)."""
+    return switched / content_words if content_words else 0.0
