@@ -1,22 +1,25 @@
 """Code-switching throughput (lines/s): csir's sharded BL-CS against the authors' per-token loop.
 
 Input: the query and passage texts of the WikiQA training pairs (natural text, as csir reads
-them), in file order (query 1, passage 1, query 2, ...), cycled to ``--lines`` lines. Both
-sides switch every line EN→DE with the MUSE en-de dictionary at p = ``--p``.
+them), in file order (query 1, passage 1, query 2, ...), cycled to ``--lines`` lines. Every
+line is switched EN→DE with the MUSE en-de dictionary at p = ``--p``.
 
 - **reference**: a faithful re-implementation of the authors' loop (CodeSwitchCLIR,
   ``codeswitch_clwe.py``): one process; per line Treebank tokenise, per token
   ``random.random() < p`` and a dictionary look-up (``random.choice`` among several
   translations), count content words, Treebank detokenise. NLTK as installed.
 - **reference, stdlib-re tokenizer**: the same loop with csir's tokenizer/detokenizer (NLTK's
-  patterns on stdlib ``re``), to separate the tokenizer's share of the speed-up.
-- **csir map**: :func:`csir.codeswitch.switch_dataset` over a ``datasets.Dataset`` of the lines
-  paired up as (query, passage) records and saved as an on-disk Arrow table (as the pipeline
-  reads its pairs), BL-CS ``de-de`` (both sides → DE), ``num_proc`` workers; from opening the
-  table to the switched Arrow table. The lexicon is normalised once
-  beforehand (timed separately), as :func:`csir.codeswitch.generate_all` does for all its jobs.
+  patterns on stdlib ``re``), to show the tokenizer's share of the speed-up (measured once).
+- **csir map**: :func:`csir.codeswitch.switch_dataset` with ``num_proc`` workers over the lines
+  paired up as (query, passage) records in an on-disk Arrow table (as the pipeline reads its
+  pairs), BL-CS ``de-de`` (both sides → DE); from opening the table to the switched Arrow table.
+  The lexicon is normalised once beforehand (timed separately), as
+  :func:`csir.codeswitch.generate_all` does for all its jobs.
 - **csir generate**: :func:`csir.codeswitch.generate`, the same plus writing ``train.jsonl`` and
   ``stats.json``.
+
+The machine may be shared, so the variants are interleaved: each round runs the reference and
+then every csir variant, and speed-ups are per round (median over rounds reported).
 
 Run from the repository root::
 
@@ -79,48 +82,16 @@ def reference_loop(
 
 def cpu_seconds() -> float:
     """CPU time of this process and its finished children (the map workers)."""
-    own, children = (
-        resource.getrusage(resource.RUSAGE_SELF),
-        resource.getrusage(resource.RUSAGE_CHILDREN),
-    )
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def timed(fn: Callable[[], object], repeat: int) -> tuple[list[float], list[float], object]:
-    """Wall-clock and CPU seconds of ``repeat`` calls, and the last result."""
-    walls, cpus, result = [], [], None
-    for _ in range(repeat):
-        wall, cpu = time.perf_counter(), cpu_seconds()
-        result = fn()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(cpu_seconds() - cpu)
-    return walls, cpus, result
-
-
-def summary(walls: list[float], cpus: list[float], lines: int) -> dict[str, float | list[float]]:
-    best, median = min(walls), statistics.median(walls)
-    return {
-        "seconds": [round(t, 3) for t in walls],
-        "cpu_seconds": [round(t, 3) for t in cpus],
-        "best_s": round(best, 3),
-        "median_s": round(median, 3),
-        "median_cpu_s": round(statistics.median(cpus), 3),
-        "lines_per_s_best": round(lines / best, 1),
-        "lines_per_s_median": round(lines / median, 1),
-    }
-
-
-def record(results: dict[str, dict], key: str, entry: dict) -> None:
-    """Add a csir measurement with its speed-ups over the reference (wall clock and CPU time)."""
-    reference = results["reference"]
-    entry["speedup_vs_reference_median"] = round(
-        entry["lines_per_s_median"] / reference["lines_per_s_median"], 2
-    )
-    entry["cpu_time_ratio_reference_over_csir"] = round(
-        reference["median_cpu_s"] / entry["median_cpu_s"], 2
-    )
-    results[key] = entry
-    print(key, entry)
+def measure(fn: Callable[[], object]) -> tuple[float, float, object]:
+    """Wall-clock seconds, CPU seconds and result of one call."""
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    result = fn()
+    return time.perf_counter() - wall, cpu_seconds() - cpu, result
 
 
 def main() -> None:
@@ -130,8 +101,7 @@ def main() -> None:
     parser.add_argument("--lang", default="de")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each csir variant")
-    parser.add_argument("--reference-repeat", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     parser.add_argument(
         "--output", type=Path, default=REPO / "benchmarks" / "codeswitch_throughput.json"
     )
@@ -150,43 +120,15 @@ def main() -> None:
     english = list(training.iter_wikiqa("train"))
     texts = [text for record in english for text in (record["query"], record["passage"])]
     lines = [texts[i % len(texts)] for i in range(args.lines)]
+    n_records = len(lines) // 2
     lexicon = read_muse(io.locate(f"muse/en-{args.lang}.txt"))
     stopwords = textlib.stopwords("en")
     print(f"{len(lines)} lines ({len(set(lines))} distinct), lexicon {len(lexicon)} words")
 
-    results: dict[str, dict] = {}
-    ref_walls, ref_cpus, (ref_out, ref_cs, ref_nocs) = timed(
-        lambda: reference_loop(
-            lines,
-            lexicon,
-            args.p,
-            args.seed,
-            stopwords,
-            TreebankWordTokenizer(),
-            TreebankWordDetokenizer(),
-        ),
-        args.reference_repeat,
-    )
-    results["reference"] = summary(ref_walls, ref_cpus, len(lines))
-    results["reference"]["content_word_switch_ratio"] = round(ref_cs / (ref_cs + ref_nocs), 4)
-    print("reference", results["reference"])
-
-    fast_walls, fast_cpus, _ = timed(
-        lambda: reference_loop(
-            lines,
-            lexicon,
-            args.p,
-            args.seed,
-            stopwords,
-            textlib.word_tokenizer(),
-            textlib.word_detokenizer(),
-        ),
-        args.reference_repeat,
-    )
-    results["reference_stdlib_re_tokenizer"] = summary(fast_walls, fast_cpus, len(lines))
-    print("reference, stdlib-re tokenizer", results["reference_stdlib_re_tokenizer"])
-
-    n_records = len(lines) // 2
+    start = time.process_time()
+    lexicons = {args.lang: cs.normalise_lexicon(lexicon)}
+    normalise_cpu = time.process_time() - start
+    job = cs.Job("bl-cs", f"{args.lang}-{args.lang}", args.p, (args.lang,))
     columns = {
         "qid": [f"q{i}" for i in range(n_records)],
         "pid": [f"p{i}" for i in range(n_records)],
@@ -194,50 +136,69 @@ def main() -> None:
         "passage": lines[1 : 2 * n_records : 2],
         "label": [0] * n_records,
     }
-    job = cs.Job("bl-cs", f"{args.lang}-{args.lang}", args.p, (args.lang,))
-    # Lexicon preparation happens once per lexicon (generate_all does it before its jobs), like
-    # loading the dictionary the reference gets; it is timed on its own.
-    start = time.process_time()
-    lexicons = {args.lang: cs.normalise_lexicon(lexicon)}
-    results["csir_normalise_lexicon_once"] = {"cpu_s": round(time.process_time() - start, 3)}
+
+    def reference(tok, detok) -> Callable[[], object]:
+        return lambda: reference_loop(lines, lexicon, args.p, args.seed, stopwords, tok, detok)
+
+    rounds: list[dict] = []
+    ratios: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as work:
-        # The pipeline reads its English pairs from an on-disk Arrow table (memory-mapped, so
-        # workers get file references, not copies); loading the lines is not timed for the
-        # reference either.
         source = Path(work) / "pairs"
         datasets.Dataset.from_dict(columns).save_to_disk(str(source))
-        for workers in args.workers:
 
-            def run_map(workers=workers) -> object:
-                pairs = datasets.load_from_disk(str(source))
-                switcher = cs.RecordSwitcher(job, args.seed, stopwords, lexicons)
-                target = Path(tempfile.mkdtemp(dir=work)) / "switched.arrow"
-                return cs.switch_dataset(
-                    pairs, switcher, num_proc=workers, cache_file_name=str(target)
-                )
+        def csir_map(workers: int) -> object:
+            pairs = datasets.load_from_disk(str(source))
+            switcher = cs.RecordSwitcher(job, args.seed, stopwords, lexicons)
+            target = Path(tempfile.mkdtemp(dir=work)) / "switched.arrow"
+            return cs.switch_dataset(pairs, switcher, num_proc=workers, cache_file_name=str(target))
 
-            walls, cpus, _ = timed(run_map, args.repeat)
-            record(results, f"csir_map_{workers}_workers", summary(walls, cpus, 2 * n_records))
-
-            def run_generate(workers=workers) -> dict:
-                pairs = datasets.load_from_disk(str(source))
-                return cs.generate(
-                    pairs,
-                    job,
-                    output_dir=tempfile.mkdtemp(dir=work),
-                    seed=args.seed,
-                    stopwords=stopwords,
-                    lexicons=lexicons,
-                    num_proc=workers,
-                )
-
-            walls, cpus, stats = timed(run_generate, args.repeat)
-            entry = summary(walls, cpus, 2 * n_records)
-            entry["realised_switch_ratio"] = round(
-                stats["switch_ratio"]["by_language"]["all"]["ratio"], 4
+        def csir_generate(workers: int) -> dict:
+            return cs.generate(
+                datasets.load_from_disk(str(source)),
+                job,
+                output_dir=tempfile.mkdtemp(dir=work),
+                seed=args.seed,
+                stopwords=stopwords,
+                lexicons=lexicons,
+                num_proc=workers,
             )
-            record(results, f"csir_generate_{workers}_workers", entry)
 
+        wall, cpu, _ = measure(reference(textlib.word_tokenizer(), textlib.word_detokenizer()))
+        stdlib_reference = {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3)}
+        for number in range(args.rounds):
+            entry: dict = {"load_average_1min_before": round(os.getloadavg()[0], 2)}
+            wall, cpu, (_, switched, kept) = measure(
+                reference(TreebankWordTokenizer(), TreebankWordDetokenizer())
+            )
+            entry["reference"] = {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3)}
+            ratios["reference"] = switched / (switched + kept)
+            for workers in args.workers:
+                for name, fn in (("map", csir_map), ("generate", csir_generate)):
+                    wall, cpu, result = measure(lambda fn=fn, workers=workers: fn(workers))
+                    entry[f"csir_{name}_{workers}_workers"] = {
+                        "wall_s": round(wall, 3),
+                        "cpu_s": round(cpu, 3),
+                        "speedup": round(entry["reference"]["wall_s"] / wall, 2),
+                    }
+                    if name == "generate":
+                        ratios["csir"] = result["switch_ratio"]["by_language"]["all"]["ratio"]
+            rounds.append(entry)
+            print(f"round {number + 1}", entry)
+
+    variants = [key for key in rounds[0] if key.startswith(("reference", "csir"))]
+    summary = {}
+    for key in variants:
+        walls = [r[key]["wall_s"] for r in rounds]
+        median = statistics.median(walls)
+        summary[key] = {
+            "median_wall_s": round(median, 3),
+            "median_cpu_s": round(statistics.median(r[key]["cpu_s"] for r in rounds), 3),
+            "lines_per_s": round(len(lines) / median, 1),
+        }
+        if key != "reference":
+            speedups = [r[key]["speedup"] for r in rounds]
+            summary[key]["median_speedup_vs_reference"] = round(statistics.median(speedups), 2)
+            summary[key]["best_round_speedup"] = max(speedups)
     report = {
         "benchmark": "code-switching throughput, BL-CS EN->" + args.lang.upper(),
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
@@ -260,13 +221,18 @@ def main() -> None:
             "python": platform.python_version(),
             "nltk": nltk.__version__,
             "datasets": datasets.__version__,
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         },
-        "notes": "Speed-ups compare median wall-clock lines/s of the same run; CPU-time ratios "
-        "(this process plus map workers) are given too, as the machine is shared. The reference "
-        "counts every non-stopword token as a content word (punctuation included, as the "
-        "authors did); csir counts words only, so its realised ratio is higher.",
-        "results": results,
+        "summary": summary,
+        "reference_stdlib_re_tokenizer_once": stdlib_reference,
+        "csir_normalise_lexicon_once_cpu_s": round(normalise_cpu, 3),
+        "realised_switch_ratio": {
+            "reference_non_stopword_tokens": round(ratios["reference"], 4),
+            "csir_non_stopword_words": round(ratios["csir"], 4),
+        },
+        "rounds": rounds,
+        "notes": "Speed-up = reference wall time / csir wall time within the same round. CPU "
+        "seconds count this process plus the map workers. The reference counts every "
+        "non-stopword token (punctuation included, as the authors did); csir counts words only.",
     }
     io.write_json(args.output, report)
     print(f"wrote {args.output}")

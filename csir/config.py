@@ -59,8 +59,8 @@ class NotebookConfig:
         unknown = sorted(k for k in params if not k.startswith("_") and k not in names)
         if unknown:
             raise ConfigError(
-                f"{cls.__name__}: unknown parameter(s) {', '.join(map(repr, unknown))} for notebook "
-                f"{cls.NOTEBOOK}; valid names are: {', '.join(names)}"
+                f"{cls.__name__}: unknown parameter(s) {', '.join(map(repr, unknown))} "
+                f"for notebook {cls.NOTEBOOK}; valid names are: {', '.join(names)}"
             )
         values = {}
         for name in names:
@@ -131,7 +131,7 @@ class LexiconConfig(NotebookConfig):
     backbone: str = "e5-small-offline"
     word_prefix: str = ""
     en_vocab_size: int = 20000
-    tgt_vocab_size: int = 20000
+    tgt_vocab_size: int = 50000
     add_test_words: bool = True
     max_test_words: int = 0
     center_vectors: bool = True

@@ -79,9 +79,10 @@ def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
+                bad = raw[exc.start : exc.start + 4]
                 raise InputError(
                     path,
-                    f"not valid UTF-8 (byte {exc.start} of the line: {raw[exc.start:exc.start + 4]!r})",
+                    f"not valid UTF-8 (byte {exc.start} of the line: {bad!r})",
                     line=number,
                     fix="re-encode the file as UTF-8, e.g. iconv -f latin1 -t utf-8",
                 ) from None
@@ -108,7 +109,7 @@ def read_json(path: str | Path) -> Any:
 
 
 def write_jsonl(path: str | Path, records: Iterable[dict]) -> int:
-    """Write records as JSON lines (UTF-8, keys in insertion order), atomically; return the count."""
+    """Write records as JSON lines (UTF-8, keys in insertion order), atomically; return count."""
     count = 0
     with atomic_write(path) as fh:
         for record in records:

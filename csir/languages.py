@@ -16,9 +16,7 @@ ALL = SEEN + UNSEEN + EXTRA
 def check_language(code: str, allowed: tuple[str, ...] = ALL, what: str = "language") -> str:
     """Return ``code`` if it is a known ISO 639-1 code of the study, else raise ConfigError."""
     if not isinstance(code, str) or code not in allowed:
-        raise ConfigError(
-            f"unknown {what} code {code!r}; use one of: {', '.join(allowed)}"
-        )
+        raise ConfigError(f"unknown {what} code {code!r}; use one of: {', '.join(allowed)}")
     return code
 
 

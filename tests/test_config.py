@@ -55,9 +55,15 @@ def test_int_is_accepted_where_float_is_expected():
     assert DataGenerationConfig.from_params({"probabilities": [1]}).probabilities == (1,)
 
 
-@pytest.mark.parametrize(("env", "expected"), [({"CI": "true"}, True), ({}, False),
-                                               ({"CI": "true", "CSIR_SMOKE": "0"}, False),
-                                               ({"CSIR_SMOKE": "1"}, True)])
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"CI": "true"}, True),
+        ({}, False),
+        ({"CI": "true", "CSIR_SMOKE": "0"}, False),
+        ({"CSIR_SMOKE": "1"}, True),
+    ],
+)
 def test_smoke_defaults_to_environment(monkeypatch, env, expected):
     for name in ("CI", "CSIR_SMOKE"):
         monkeypatch.delenv(name, raising=False)

@@ -39,7 +39,7 @@ def test_atomic_path(tmp_path):
 
 
 def test_read_lines_names_the_non_utf8_line(write_file):
-    path = write_file("latin1.txt", "ok\n".encode() + "caf\xe9\n".encode("latin-1"))
+    path = write_file("latin1.txt", b"ok\n" + "caf\xe9\n".encode("latin-1"))
     lines = io.read_lines(path)
     assert next(lines) == (1, "ok")
     with pytest.raises(InputError, match=r"latin1.txt:2: not valid UTF-8.*iconv"):

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO_ROOT
 
 papermill = pytest.importorskip("papermill")
@@ -47,7 +46,12 @@ def test_01_writes_bli_table_and_lexicons(lexicon_run: Path):
         rows = list(csv.DictReader(fh))
     assert rows, "bli.csv is empty"
     assert list(rows[0]) == [
-        "source", "method", "src_lang", "tgt_lang", "precision_at_1", "n_test_pairs",
+        "source",
+        "method",
+        "src_lang",
+        "tgt_lang",
+        "precision_at_1",
+        "n_test_pairs",
     ]
     assert {r["method"] for r in rows} == {"nn", "csls"}
     for row in rows:

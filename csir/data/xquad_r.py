@@ -10,7 +10,9 @@ from pathlib import Path
 from csir import io, languages
 
 #: Public location of the files (google-research-datasets/lareqa), for users with internet.
-XQUAD_R_URL = "https://raw.githubusercontent.com/google-research-datasets/lareqa/master/xquad-r/{lang}.json"
+XQUAD_R_URL = (
+    "https://raw.githubusercontent.com/google-research-datasets/lareqa/master/xquad-r/{lang}.json"
+)
 #: Languages XQuAD-R ships.
 XQUAD_R_LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
 
