@@ -32,6 +32,7 @@ from csir.errors import ConfigError
 # Flags that mean the same in `regex` and `re`; `regex`'s VERSION0/UNICODE bits are defaults in re.
 _PORTABLE_FLAGS = re.IGNORECASE | re.MULTILINE | re.DOTALL | re.VERBOSE | re.ASCII
 _QUOTES = re.compile(r"``|'{2}|\"")
+_SEPARATOR_PAIRS = (",,", ",:", ":,", "::")
 
 
 def _std(pattern) -> re.Pattern:
@@ -60,6 +61,14 @@ def _literals(patterns: Sequence[re.Pattern]) -> tuple[str, ...] | None:
     return tuple(literals)
 
 
+def _spaced_class(rule: tuple, expected: str) -> str | None:
+    """The characters of a ``(re.compile(expected), " \\g<0> ")`` rule, None if it is another."""
+    pattern, substitution = rule
+    if pattern.pattern != expected or pattern.flags & ~re.UNICODE or substitution != r" \g<0> ":
+        return None
+    return re.sub(r"\\(.)", r"\1", expected[1:-1])
+
+
 class FastTreebankWordTokenizer(TreebankWordTokenizer):
     """NLTK's :class:`TreebankWordTokenizer` on stdlib ``re``, skipping rules that cannot match.
 
@@ -78,6 +87,28 @@ class FastTreebankWordTokenizer(TreebankWordTokenizer):
         self.CONTRACTIONS2 = [_std(p) for p in base.CONTRACTIONS2]
         self.CONTRACTIONS3 = [_std(p) for p in base.CONTRACTIONS3]
         self._contraction_literals = _literals(self.CONTRACTIONS2 + self.CONTRACTIONS3)
+        # Rules that only put spaces around single characters of a class: done by str.replace.
+        self._symbols = _spaced_class(self.PUNCTUATION[3], "[;@#$%&]")
+        self._brackets = _spaced_class(self.PARENS_BRACKETS, r"[\]\[\(\)\{\}\<\>]")
+        self._marks = _spaced_class(self.PUNCTUATION[5], "[?!]")
+        self._contraction_screen = re.compile(
+            "|".join(re.escape(literal) for literal in self._contraction_literals or ())
+        )
+        rule, substitution = self.PUNCTUATION[4]
+        self._final_period = (
+            rule.pattern == r"""([^\.])(\.)([\]\)}>"\']*)\s*$"""
+            and not rule.flags & re.MULTILINE
+            and substitution == r"\1 \2\3 "
+        )
+        # ``([:,])([^\d])`` → `` \1 \2``: per separator, with a lookahead and a literal
+        # replacement (no per-match template expansion), when no separator follows another.
+        self._separators = None
+        rule, substitution = self.PUNCTUATION[0]
+        if rule.pattern == r"([:,])([^\d])" and substitution == r" \1 \2":
+            self._separators = tuple(
+                (character, re.compile(re.escape(character) + r"(?=[^\d])", rule.flags))
+                for character in ",:"
+            )
         # The fast path mirrors NLTK's rule order; it is used only when the rule lists have the
         # shapes it was written for, otherwise NLTK's own method runs (on the re patterns).
         self._fast = (
@@ -98,18 +129,28 @@ class FastTreebankWordTokenizer(TreebankWordTokenizer):
                 text = regexp.sub(substitution, text)
         punct = self.PUNCTUATION
         if ":" in text or "," in text:
-            text = punct[0][0].sub(punct[0][1], text)
+            if self._separators is None or any(pair in text for pair in _SEPARATOR_PAIRS):
+                text = punct[0][0].sub(punct[0][1], text)
+            else:  # no separator follows another: the same as spacing each not before a digit
+                for character, regexp in self._separators:
+                    if character in text:
+                        text = regexp.sub(f" {character} ", text)
             text = punct[1][0].sub(punct[1][1], text)
         if "..." in text:
             text = punct[2][0].sub(punct[2][1], text)
-        text = punct[3][0].sub(punct[3][1], text)
-        if "." in text:
+        text = self._spaced(text, self._symbols, punct[3])
+        if text.endswith(".") and self._final_period:
+            # The rule's only possible match is the final period (what follows any other one
+            # is not all closing brackets/quotes and spaces); it needs a non-period before it.
+            if len(text) > 1 and text[-2] != ".":
+                text = text[:-1] + " . "
+        elif "." in text:
             text = punct[4][0].sub(punct[4][1], text)
         if "?" in text or "!" in text:
-            text = punct[5][0].sub(punct[5][1], text)
+            text = self._spaced(text, self._marks, punct[5])
         if "'" in text:
             text = punct[6][0].sub(punct[6][1], text)
-        text = self.PARENS_BRACKETS[0].sub(self.PARENS_BRACKETS[1], text)
+        text = self._spaced(text, self._brackets, self.PARENS_BRACKETS)
         if "--" in text:
             text = self.DOUBLE_DASHES[0].sub(self.DOUBLE_DASHES[1], text)
         text = " " + text + " "
@@ -129,8 +170,28 @@ class FastTreebankWordTokenizer(TreebankWordTokenizer):
                 text = regexp.sub(r" \1 \2 ", text)
         return text.split()
 
+    @staticmethod
+    def _spaced(text: str, characters: str | None, rule: tuple) -> str:
+        """Apply a ``[chars]`` → `` \\g<0> `` rule: str.replace per character present (same
+        result, as each character is matched alone and the spaces added match none), else the
+        rule's regex."""
+        if characters is None:
+            return rule[0].sub(rule[1], text)
+        for character in characters:
+            if character in text:
+                text = text.replace(character, f" {character} ")
+        return text
+
     def _has_contraction(self, lowered: str) -> bool:
-        return any(literal in lowered for literal in self._contraction_literals)
+        return self._contraction_screen.search(lowered) is not None
+
+    def tokenize_quoted(self, text: str) -> list[str]:
+        """Treebank tokens with quotes as they appear in ``text`` (not rewritten to ````/``''``)."""
+        tokens = self.tokenize(text)
+        if '"' in text or "''" in text:
+            matched = iter([m.group() for m in _QUOTES.finditer(text)])
+            tokens = [next(matched) if tok in ('"', "``", "''") else tok for tok in tokens]
+        return tokens
 
     def tokenize_aligned(self, text: str) -> tuple[list[str], list[tuple[int, int]]]:
         """Tokens as they appear in ``text`` (quotes not rewritten) and their character spans.
@@ -138,10 +199,7 @@ class FastTreebankWordTokenizer(TreebankWordTokenizer):
         Raises:
             ValueError: a token cannot be found in the text.
         """
-        tokens = self.tokenize(text)
-        if '"' in text or "''" in text:
-            matched = iter([m.group() for m in _QUOTES.finditer(text)])
-            tokens = [next(matched) if tok in ('"', "``", "''") else tok for tok in tokens]
+        tokens = self.tokenize_quoted(text)
         spans = []
         position = 0
         find = text.find

@@ -356,7 +356,7 @@ class Exploding(dict):
 
     def get(self, key, default=None):
         self.calls += 1
-        if self.calls > 30:
+        if self.calls > 5:
             raise RuntimeError("boom")
         return super().get(key, default)
 
@@ -471,3 +471,60 @@ def test_normalised_lexicons_are_not_normalised_twice():
 
     again = pickle.loads(pickle.dumps(titles))
     assert again == titles and again.max_n == 2 and isinstance(again, cs.PhraseLexicon)
+
+
+MESSY = [
+    'He said "the big house", (not) the red city\'s -- New York City... ok?',
+    "The house isn't red; a big city: 1,000 houses! ''Red'' house.",
+    "New York City is a big city in New York.",
+]
+SEVERAL = {**EN_DE, "house": ["Haus", "Gebäude", "Heim"], "red": ["rot", "rötlich"]}
+
+
+@pytest.mark.parametrize("aligned", [True, False])
+@pytest.mark.parametrize(
+    "job",
+    [
+        cs.Job("bl-cs", "de-ru", 0.6, ("de", "ru")),
+        cs.Job("ml-cs", "ml", 0.7, ("de", "ru", "it")),
+        cs.Job("wiki-cs", "wiki", 1.0, ("de", "ru")),
+        cs.Job("wiki-cs", "wiki", 0.5, ("de", "ru")),
+    ],
+    ids=lambda job: job.name,
+)
+def test_record_switcher_makes_the_draws_of_the_pure_functions(job, aligned, monkeypatch):
+    """The switcher's cached fast path equals switch.* + Tokenized.splice with the record rng
+    (also when tokens cannot be aligned to the text and the detokenizer renders it)."""
+    lexicons = {**LEXICONS, "de": SEVERAL}
+    if not aligned:
+        real = Tokenized.from_text
+        monkeypatch.setattr(cs.RecordSwitcher, "_prepare_words", lambda self, text, target: None)
+        monkeypatch.setattr(
+            Tokenized,
+            "from_text",
+            classmethod(lambda cls, text: cls(text, real(text).tokens, None)),
+        )
+    switcher = cs.RecordSwitcher(job, 3, STOP, lexicons, TITLE_LEXICONS)
+    queries, passages = MESSY * 4, MESSY[1:] * 6
+    out = switcher({"query": queries, "passage": passages}, list(range(12)))
+    tables = {lang: cs.normalise_lexicon(lexicons[lang]) for lang in job.languages}
+    titles = {lang: cs.normalise_phrase_lexicon(TITLE_LEXICONS[lang]) for lang in TITLE_LEXICONS}
+    for index in range(12):
+        record_rng = random.Random((3 << 96) | (job.key() << 64) | index)
+        expected = []
+        if job.method == "wiki-cs":
+            lang = job.languages[record_rng.randrange(len(job.languages))]
+            targets = (lang, lang)
+        else:
+            targets = job.record_languages()
+        for text, target in zip((queries[index], passages[index]), targets, strict=True):
+            tokenized = Tokenized.from_text(text)
+            tokens = tokenized.tokens
+            if job.method == "bl-cs":
+                made = cs.bilingual(tokens, tables[target], job.p, record_rng, target)
+            elif job.method == "ml-cs":
+                made = cs.multilingual(tokens, tables, job.p, record_rng)
+            else:
+                made = cs.wiki(tokens, titles[target], STOP, record_rng, target, job.p)
+            expected.append(tokenized.splice(made))
+        assert [out["query"][index], out["passage"][index]] == expected

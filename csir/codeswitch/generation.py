@@ -29,11 +29,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import itertools
 import json
+import os
 import pickle
 import random
 import tempfile
+import weakref
 import zlib
+from _random import Random as _BaseRandom
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,6 +57,11 @@ RECORD_KEYS = ("qid", "pid", "query", "passage", "label", "query_lang", "doc_lan
 MIXED = "mix"
 SIDES = ("query", "passage")
 _STATS = "_switch_counts"
+#: Live switchers by token: what forked map workers inherit instead of unpickling the tables.
+_SHARED: weakref.WeakValueDictionary[str, RecordSwitcher] = weakref.WeakValueDictionary()
+_TOKENS = itertools.count()
+#: The encoder json.dumps(..., ensure_ascii=False) builds on every call, built once.
+_JSON_LINE = json.JSONEncoder(ensure_ascii=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,9 +199,12 @@ def load_lexicons(
 class RecordSwitcher:
     """The ``Dataset.map`` function of one job (batched, with indices); picklable for workers.
 
-    Each worker keeps, per distinct text, its tokenisation and lexicon look-ups (training data
-    repeats every query once per candidate passage, MS MARCO repeats passages), so only the
-    random draws and the splicing are done per record.
+    Each worker keeps, per distinct text, the character spans of its switchable tokens (or
+    n-grams), their translations and content-word counts (training data repeats every query
+    once per candidate passage, MS MARCO repeats passages), and per distinct token its look-up,
+    so only the random draws and the splicing are done per record. The draws and the rendering
+    are those of :mod:`csir.codeswitch.switch` and :meth:`csir.text.Tokenized.splice`
+    (``tests/test_codeswitch.py`` checks it); one generator per batch is re-seeded per record.
     """
 
     def __init__(
@@ -228,45 +240,192 @@ class RecordSwitcher:
                 for lang in job.languages
             }
         self._blob: bytes | None = None
+        # Processes forked from this one (map workers) inherit the registered tables.
+        self._token = f"{os.getpid()}:{next(_TOKENS)}"
+        _SHARED[self._token] = self
         self._cached: Callable | None = None
+        self._memo: dict[str, dict[str, tuple]] = {}
+        self._tokenizer = textlib.word_tokenizer()
 
     def __getstate__(self) -> dict[str, Any]:
         # Workers receive this object through dill, which is slow on big dicts; one blob from
         # the C pickler, made once, makes shipping (and datasets' hashing) of lexicons cheap.
+        # Forked workers find the tables they inherited under the token and skip unpickling.
         if self._blob is None:
             self._blob = pickle.dumps(self.tables, protocol=pickle.HIGHEST_PROTOCOL)
         state = dict(self.__dict__)
         state["_cached"] = None
+        state["_memo"] = {}
+        state["_tokenizer"] = None
         state["tables"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self.tables = pickle.loads(self._blob)
+        owner = _SHARED.get(self._token)
+        self.tables = owner.tables if owner is not None else pickle.loads(self._blob)
+        self._tokenizer = textlib.word_tokenizer()
 
-    def _prepared(self, text: str, target: str) -> tuple[textlib.Tokenized, list[bool], int, Any]:
-        """Tokens, content-word mask and count, and look-ups of a text (cached per worker)."""
+    def _prepared(self, text: str, target: str) -> tuple:
+        """Content-word count and switchable spans of a text (cached per worker)."""
         if self._cached is None:
             self._cached = functools.lru_cache(maxsize=self.cache_size)(self._prepare)
         return self._cached(text, target)
 
-    def _prepare(self, text: str, target: str) -> tuple[textlib.Tokenized, list[bool], int, Any]:
+    def _prepare(self, text: str, target: str) -> tuple:
+        """``(n_content, matches, fallback)`` of a text switched towards ``target``.
+
+        ``matches`` holds, per switchable token (BL-CS, ML-CS) or n-gram (Wiki-CS), in text
+        order: its character span ``start, end`` in ``text``, its only translation (None if
+        several), its translations (ML-CS: per language, None where unknown) and how many
+        content words it covers. When the tokens cannot be aligned to the text, ``matches`` is
+        None and ``fallback`` holds the :class:`~csir.text.Tokenized` text, its content-word
+        mask and look-ups for :mod:`csir.codeswitch.switch` (rendered by the detokenizer).
+        """
+        method = self.job.method
+        if method in (BL_CS, ML_CS):
+            prepared = self._prepare_words(text, target)
+            if prepared is not None:
+                return prepared
         tokenized = textlib.Tokenized.from_text(text)
         tokens = tokenized.tokens
-        mask = switch.content_mask(tokens, self.stopwords)
-        if self.job.method == BL_CS:
-            found = switch.lookup_words(tokens, self.tables[target])
-        elif self.job.method == ML_CS:
-            found = switch.lookup_multilingual(tokens, self.tables)
+        # Per token (tokens repeat across texts): whether it is a content word and its
+        # translations (BL-CS: in the target language; ML-CS: per language), or None.
+        memo = self._memo.get(target)
+        if memo is None or len(memo) > 1_000_000:
+            memo = self._memo[target] = {}
+        infos = []
+        for token in tokens:
+            info = memo.get(token)
+            if info is None:
+                info = memo[token] = self._token_info(token, target)
+            infos.append(info)
+        mask = [info[0] for info in infos]
+        if method in (BL_CS, ML_CS):
+            found = [(index, info[1]) for index, info in enumerate(infos) if info[1]]
+            ranges = [(index, index + 1, translations) for index, translations in found]
         else:
             found = switch.lookup_phrases(tokens, self.tables[target], self.stopwords, self.max_n)
-        return tokenized, mask, sum(mask), found
+            ranges = found
+        spans = tokenized.spans
+        if spans is None:
+            return sum(mask), None, (tokenized, mask, found)
+        matches = []
+        for start, stop, translations in ranges:
+            covered = mask[start] if stop == start + 1 else sum(mask[start:stop])
+            only = translations[0] if method != ML_CS and len(translations) == 1 else None
+            matches.append((spans[start][0], spans[stop - 1][1], only, translations, int(covered)))
+        return sum(mask), tuple(matches), None
+
+    def _prepare_words(self, text: str, target: str) -> tuple | None:
+        """:meth:`_prepare` of BL-CS and ML-CS in one pass over the tokens (None: unaligned)."""
+        memo = self._memo.get(target)
+        if memo is None or len(memo) > 1_000_000:
+            memo = self._memo[target] = {}
+        find = text.find
+        position = 0
+        n_content = 0
+        matches = []
+        for token in self._tokenizer.tokenize_quoted(text):
+            start = find(token, position)
+            if start < 0:
+                return None
+            position = start + len(token)
+            info = memo.get(token)
+            if info is None:
+                info = memo[token] = self._token_info(token, target)
+            content, translations, only = info
+            n_content += content
+            if translations:
+                matches.append((start, position, only, translations, content))
+        return n_content, tuple(matches), None
+
+    def _token_info(self, token: str, target: str) -> tuple[int, Any, str | None]:
+        """Content-word flag (0/1), translations (or None) and the only translation of a token."""
+        key = token.lower()
+        content = (token.isalpha() or textlib.is_word(token)) and key not in self.stopwords
+        if self.job.method == BL_CS:
+            translations = self.tables[target].get(key) or None
+            only = translations[0] if translations and len(translations) == 1 else None
+            return int(content), translations, only
+        if self.job.method == ML_CS:
+            per_language = tuple(table.get(key) or None for table in self.tables.values())
+            return int(content), (per_language if any(per_language) else None), None
+        return int(content), None, None
 
     def _switch(self, side: int, text: str, target: str, rng, counts: list[int]) -> str:
-        """Switch one text towards ``target`` (a language, ``MIXED`` or ``"en"``: unchanged)."""
+        """Switch one text towards ``target`` (a language, ``MIXED`` or ``"en"``: unchanged).
+
+        Makes the same draws, in the same order, as :func:`~csir.codeswitch.switch.bilingual`,
+        :func:`~csir.codeswitch.switch.multilingual` and :func:`~csir.codeswitch.switch.wiki`
+        on the text's tokens, and renders like :meth:`csir.text.Tokenized.splice`.
+        """
         if target == "en":
             return text
-        tokenized, mask, n_content, found = self._prepared(text, target)
+        n_content, matches, fallback = self._prepared(text, target)
+        base = 2 * side * self.width
+        total = base + 2 * (self.width - 1)
+        if target == MIXED:
+            for slot in range(self.width - 1):
+                counts[base + 2 * slot] += n_content
+        else:
+            counts[base + 2 * self.slots[target]] += n_content
+        counts[total] += n_content
+        if matches is None:
+            return self._switch_tokens(base, total, target, rng, counts, *fallback)
+        if not matches:
+            return text
+        draw = rng.random
+        p = self.job.p
+        parts: list[str] = []
+        append = parts.append
+        position = 0
+        all_switched = 0
+        if self.job.method == ML_CS:
+            n_langs = self.width - 1
+            last = n_langs - 1
+            per_slot = [0] * n_langs
+            for start, stop, _, per_language, covered in matches:
+                if draw() < p:
+                    pick = int(draw() * n_langs)
+                    if pick > last:
+                        pick = last
+                    translations = per_language[pick]
+                    if translations:
+                        count = len(translations)
+                        if count == 1:
+                            new = translations[0]
+                        else:
+                            choice = int(draw() * count)
+                            new = translations[choice if choice < count else count - 1]
+                        append(text[position:start])
+                        append(new)
+                        position = stop
+                        per_slot[pick] += covered
+                        all_switched += covered
+            for slot, switched in enumerate(per_slot):
+                counts[base + 2 * slot + 1] += switched
+        else:
+            always = self.job.method == WIKI_CS and p >= 1.0
+            for start, stop, new, translations, covered in matches:
+                if always or draw() < p:
+                    if new is None:
+                        count = len(translations)
+                        choice = int(draw() * count)
+                        new = translations[choice if choice < count else count - 1]
+                    append(text[position:start])
+                    append(new)
+                    position = stop
+                    all_switched += covered
+            counts[base + 2 * self.slots[target] + 1] += all_switched
+        counts[total + 1] += all_switched
+        if not parts:
+            return text
+        append(text[position:])
+        return "".join(parts)
+
+    def _switch_tokens(self, base, total, target, rng, counts, tokenized, mask, found) -> str:
+        """:meth:`_switch` of a text whose tokens could not be aligned to it."""
         job = self.job
         tokens = tokenized.tokens
         if job.method == BL_CS:
@@ -286,14 +445,6 @@ class RecordSwitcher:
                 self.max_n,
                 found=found,
             )
-        base = 2 * side * self.width
-        total = base + 2 * (self.width - 1)
-        if target == MIXED:
-            for slot in range(self.width - 1):
-                counts[base + 2 * slot] += n_content
-        else:
-            counts[base + 2 * self.slots[target]] += n_content
-        counts[total] += n_content
         for start, stop, _, lang in replacements:
             switched = mask[start] if stop == start + 1 else sum(mask[start:stop])
             counts[base + 2 * self.slots[lang] + 1] += switched
@@ -309,12 +460,17 @@ class RecordSwitcher:
             _STATS: [],
         }
         job = self.job
+        # One generator per call, re-seeded per record: the same state as a new
+        # random.Random(seed) (Random.seed adds nothing for int seeds but gauss_next, unused).
+        rng = random.Random()
+        reseed = _BaseRandom.seed
+        prefix = (self.seed << 96) | (self.key << 64)
         for query, passage, index in zip(batch["query"], batch["passage"], indices, strict=True):
             counts = [0] * (4 * self.width)
             if job.method == ZERO_SHOT:
                 query_lang, doc_lang = self.query_lang, self.doc_lang
             else:
-                rng = random.Random((self.seed << 96) | (self.key << 64) | index)
+                reseed(rng, prefix | index)
                 if job.method == WIKI_CS:
                     drawn = job.languages[rng.randrange(len(job.languages))]
                     query_lang = doc_lang = drawn
@@ -389,16 +545,19 @@ def write_jsonl_records(
     """
     digest = hashlib.sha256()
     count = 0
+    encode = _JSON_LINE.encode  # what json.dumps(record, ensure_ascii=False) uses
     with io.atomic_write(path, "wb") as fh:
         for batch in batches:
             columns = [batch[key] for key in RECORD_KEYS]
-            for values in zip(*columns, strict=True):
-                record = dict(zip(RECORD_KEYS, values, strict=True))
-                line = json.dumps(record, ensure_ascii=False) + "\n"
-                data = line.encode("utf-8")
+            lines = [
+                encode(dict(zip(RECORD_KEYS, values, strict=True)))
+                for values in zip(*columns, strict=True)
+            ]
+            if lines:  # one write (and hash update) per batch: the same bytes
+                data = ("\n".join(lines) + "\n").encode("utf-8")
                 fh.write(data)
                 digest.update(data)
-                count += 1
+                count += len(lines)
             if on_batch is not None:
                 on_batch(batch)
     return count, digest.hexdigest()
