@@ -255,7 +255,12 @@ def detokenize(tokens: Iterable[str]) -> str:
 
 def is_word(token: str) -> bool:
     """True when the token has a letter (punctuation and plain numbers are not words)."""
-    return any(ch.isalpha() for ch in token)
+    return token.isalpha() or any(ch.isalpha() for ch in token)
+
+
+def is_content_word(token: str, stopwords: frozenset[str] | set[str]) -> bool:
+    """True for tokens the switch ratio counts: words (with a letter) that are not stopwords."""
+    return is_word(token) and token.lower() not in stopwords
 
 
 @functools.lru_cache(maxsize=32)

@@ -25,15 +25,15 @@ from csir.lexicon import wordvectors as wv
     ],  # a token may not start with a combining mark
 )
 def test_word_filter(token, expected):
-    assert wv.is_word(token) is expected
+    assert wv.is_vocabulary_word(token) is expected
 
 
 def test_frequent_words_are_filtered_and_ranked():
     words = wv.frequent_words("de", 300)
     assert len(words) == 300 and words[:3] == ["die", "der", "und"]
-    assert all(wv.is_word(w) for w in words) and len(set(words)) == 300
+    assert all(wv.is_vocabulary_word(w) for w in words) and len(set(words)) == 300
     assert wv.frequent_words("de", 50) == words[:50]
-    assert all(wv.is_word(w) for w in wv.frequent_words("hi", 200))
+    assert all(wv.is_vocabulary_word(w) for w in wv.frequent_words("hi", 200))
 
 
 class FakeEncoder:

@@ -343,7 +343,7 @@ class RecordSwitcher:
     def _token_info(self, token: str, target: str) -> tuple[int, Any, str | None]:
         """Content-word flag (0/1), translations (or None) and the only translation of a token."""
         key = token.lower()
-        content = (token.isalpha() or textlib.is_word(token)) and key not in self.stopwords
+        content = textlib.is_content_word(token, self.stopwords)
         if self.job.method == BL_CS:
             translations = self.tables[target].get(key) or None
             only = translations[0] if translations and len(translations) == 1 else None

@@ -291,10 +291,7 @@ def translate_terms(text: str, lexicon: Lexicon) -> str:
 
 def content_mask(tokens: Sequence[str], stopwords: frozenset[str] | set[str]) -> list[bool]:
     """True for tokens counted by the switch ratio: words (with a letter) that are not stopwords."""
-    return [
-        (token.isalpha() or textlib.is_word(token)) and token.lower() not in stopwords
-        for token in tokens
-    ]
+    return [textlib.is_content_word(token, stopwords) for token in tokens]
 
 
 def count_switches(

@@ -4,8 +4,8 @@ Without MUSE's aligned fastText vectors, every word of a frequency list (PyPI ``
 encoded on its own by the multilingual sentence encoder (mean-pooled, L2-normalised); the shared
 multilingual space then stands in for an aligned CLWE space.
 
-Word filter (:func:`is_word`): a vocabulary entry must consist of Unicode letters and combining
-marks only (categories ``L*``/``M*``; marks are needed for Devanagari vowel signs, which
+Word filter (:func:`is_vocabulary_word`): a vocabulary entry must consist of Unicode letters and
+combining marks only (categories ``L*``/``M*``; marks are needed for Devanagari vowel signs, which
 ``str.isalpha`` rejects), start with a letter and equal its own lower-case form. This drops
 numbers, punctuation, clitic fragments (``'s``), URLs and emoji that ``wordfreq`` lists.
 
@@ -33,7 +33,7 @@ Encoder = Callable[[Sequence[str]], np.ndarray]
 WORD_FILTER = "unicode letters/marks only, starts with a letter, lower-case"
 
 
-def is_word(token: str) -> bool:
+def is_vocabulary_word(token: str) -> bool:
     """True for a lower-case token of letters and combining marks that starts with a letter."""
     if not token or not unicodedata.category(token[0]).startswith("L"):
         return False
@@ -43,7 +43,7 @@ def is_word(token: str) -> bool:
 
 
 def frequent_words(lang: str, n: int, *, wordlist: str = "best") -> list[str]:
-    """The ``n`` most frequent words of ``lang`` (``wordfreq``) that pass :func:`is_word`.
+    """The ``n`` most frequent words of ``lang`` (``wordfreq``) passing :func:`is_vocabulary_word`.
 
     Fewer than ``n`` are returned when the frequency list runs out.
 
@@ -57,7 +57,7 @@ def frequent_words(lang: str, n: int, *, wordlist: str = "best") -> list[str]:
     fetch = max(2 * n, 100)
     while True:
         ranked = top_n_list(lang, fetch, wordlist=wordlist)
-        kept = [w for w in dict.fromkeys(ranked) if is_word(w)]
+        kept = [w for w in dict.fromkeys(ranked) if is_vocabulary_word(w)]
         if len(kept) >= n or len(ranked) < fetch:
             return kept[:n]
         fetch *= 2
@@ -222,7 +222,7 @@ def cached_word_vectors(
 
     Args:
         lang: language code.
-        n: frequent-word vocabulary size (after :func:`is_word` filtering).
+        n: frequent-word vocabulary size (after :func:`is_vocabulary_word` filtering).
         extra_words: words appended to the vocabulary when not already in it (e.g. the BLI test
             source words: the backbone embeds any word, unlike a fixed ``.vec`` vocabulary).
         **kwargs: ``cache_dir``, ``backbone``, ``prefix``, ``max_length``, ``encoder``,
