@@ -762,3 +762,72 @@ def encode(
     finally:
         model.train(was_training)
     return out
+
+
+# --------------------------------------------------------------------------- cross-encoders
+
+
+def truncate_layers(model: PreTrainedModel, num_layers: int) -> PreTrainedModel:
+    """Keep only the bottom ``num_layers`` transformer layers of ``model`` (in place).
+
+    ``0`` keeps them all. The config's ``num_hidden_layers`` is updated, so a model saved after
+    truncation reloads with the same depth.
+
+    Raises:
+        CsirError: when ``num_layers`` is negative or larger than the model's depth, or the model
+            has no ``encoder.layer`` list (architectures this repository does not know).
+    """
+    if num_layers == 0:
+        return model
+    base = getattr(model, model.base_model_prefix, model)
+    layers = getattr(getattr(base, "encoder", None), "layer", None)
+    if layers is None:
+        raise CsirError(
+            f"cannot truncate {type(model).__name__}: it has no encoder.layer list; "
+            "use num_layers=0 (all layers) with this backbone"
+        )
+    if not 0 < num_layers <= len(layers):
+        raise CsirError(
+            f"num_layers={num_layers} must be between 1 and the model's {len(layers)} layers "
+            "(0 keeps all)"
+        )
+    base.encoder.layer = layers[:num_layers]
+    model.config.num_hidden_layers = num_layers
+    return model
+
+
+def load_cross_encoder(
+    name_or_path: str, num_layers: int = 0, device: str | torch.device = "cpu"
+) -> PreTrainedModel:
+    """``AutoModelForSequenceClassification`` with one logit, for training or scoring.
+
+    A backbone (hub id, folder or :data:`OFFLINE_E5`) gets a freshly initialised one-logit head;
+    a trained cross-encoder folder loads as saved. ``num_layers`` keeps only the bottom layers.
+    Remote code is never trusted.
+
+    Raises:
+        CsirError: for a local folder without weights (``model.safetensors`` or
+            ``pytorch_model.bin``), naming the folder.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    path = resolve_backbone(name_or_path)
+    folder = Path(path)
+    if folder.is_dir() and not any(
+        (folder / name).is_file()
+        for name in (
+            "model.safetensors",
+            "model.safetensors.index.json",
+            "pytorch_model.bin",
+            "pytorch_model.bin.index.json",
+        )
+    ):
+        raise CsirError(
+            f"model folder {folder} has no weights (model.safetensors or pytorch_model.bin); "
+            "point to a folder written by notebook 03 or by save_pretrained"
+        )
+    model = AutoModelForSequenceClassification.from_pretrained(
+        path, num_labels=1, trust_remote_code=False
+    )
+    truncate_layers(model, num_layers)
+    return model.to(device)
