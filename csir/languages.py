@@ -11,6 +11,8 @@ UNSEEN = ("fr", "zh", "hi", "id", "ja", "pt", "es", "vi")
 #: Further XQuAD-R languages, usable for evaluation only.
 EXTRA = ("el", "th", "tr")
 ALL = SEEN + UNSEEN + EXTRA
+#: The "language" of a mixed-language side (MLIR): every query or document id in its own language.
+MIXED = "xx"
 
 
 def check_language(code: str, allowed: tuple[str, ...] = ALL, what: str = "language") -> str:
@@ -20,9 +22,14 @@ def check_language(code: str, allowed: tuple[str, ...] = ALL, what: str = "langu
     return code
 
 
-def parse_pair(pair: str) -> tuple[str, str]:
-    """Split ``"en-de"`` into ``("en", "de")`` (query language, document language), validated."""
+def parse_pair(pair: str, *, mixed: bool = False) -> tuple[str, str]:
+    """Split ``"en-de"`` into ``("en", "de")`` (query language, document language), validated.
+
+    With ``mixed=True`` either side may be :data:`MIXED` (``"xx-xx"``, ``"en-xx"``: MLIR sets).
+    """
     parts = pair.split("-") if isinstance(pair, str) else []
     if len(parts) != 2:
-        raise ConfigError(f"language pair {pair!r} must look like 'en-de' (query-document)")
-    return check_language(parts[0]), check_language(parts[1])
+        example = "'en-de' or 'xx-xx' (MLIR)" if mixed else "'en-de'"
+        raise ConfigError(f"language pair {pair!r} must look like {example} (query-document)")
+    allowed = ALL + (MIXED,) if mixed else ALL
+    return check_language(parts[0], allowed), check_language(parts[1], allowed)

@@ -33,3 +33,35 @@ def isolated_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     build = tmp_path / "build"
     monkeypatch.setenv("CSIR_BUILD_DIR", str(build))
     return build
+
+
+def make_tiny_cross_encoder(folder: Path, seed: int = 0) -> Path:
+    """Save a randomly initialised 2-layer, 32-wide BERT cross-encoder (one logit) with the
+    offline e5 tokenizer into ``folder``; fast enough for any test that scores text."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from csir import backbones
+
+    tokenizer = backbones.load_tokenizer(backbones.OFFLINE_E5)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=514,
+        pad_token_id=tokenizer.pad_token_id,
+        num_labels=1,
+    )
+    torch.manual_seed(seed)
+    model = BertForSequenceClassification(config)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder(tmp_path_factory) -> Path:
+    """One tiny random cross-encoder folder shared by the whole session (read-only)."""
+    return make_tiny_cross_encoder(tmp_path_factory.mktemp("tiny-cross-encoder"))

@@ -1,0 +1,420 @@
+"""Notebook 04's engine: re-rank every language pair with every system, resumably, and score it.
+
+Data flows through files only. For each (dataset, task) the first-stage candidates of every pair
+are written once as a TREC run (``runs/<dataset>/<task>/first-stage/<method>/<pair>.trec``); every
+system then writes one run per pair (``runs/<dataset>/<task>/<system>/<pair>.trec``). A run file
+that exists is read back instead of recomputed, so a killed evaluation resumes with only the
+missing pairs. Metrics are recomputed from the runs each time (cheap) and written as
+
+- ``metrics.csv``: ``model,dataset,task,query_lang,doc_lang,measure,value,n_queries``;
+- ``per_query.parquet``: the same keys plus ``query_id`` and one value per query;
+- ``pairs.csv``: the query and document counts of every pair.
+
+Systems: every trained cross-encoder (named by its folder under notebook 03's ``models/``, e.g.
+``e5-small-offline/bl-cs/en-de/p=0.5/seed=42``), the first stage alone (``first-stage/bm25`` or
+``first-stage/dense``) and Translate-Test (each zero-shot model on term-by-term translated text,
+named with ``translate-test`` in place of ``zero-shot``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import random
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from csir import io, languages
+from csir.config import EvaluationConfig
+from csir.data import candidates as candidates_lib
+from csir.data import retrieval
+from csir.errors import ConfigError, CsirError
+from csir.lexicon import load_lexicon
+
+METRIC_COLUMNS = (
+    "model",
+    "dataset",
+    "task",
+    "query_lang",
+    "doc_lang",
+    "measure",
+    "value",
+    "n_queries",
+)
+PER_QUERY_COLUMNS = (*METRIC_COLUMNS[:5], "query_id", "measure", "value")
+ZERO_SHOT = "zero-shot"
+TRANSLATE_TEST = "translate-test"
+FIRST_STAGE = "first-stage"
+#: Parameters that change a run's content: a run folder written with other values is refused.
+RUN_SETTINGS = (
+    "dataset",
+    "dataset_dir",
+    "task",
+    "candidates",
+    "pivot_lang",
+    "dense_backbone",
+    "top_k",
+    "max_queries",
+    "query_seed",
+    "mlir_languages",
+    "mlir_seed",
+    "lexicon_source",
+    "max_length",
+    "precision",
+    "int8",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class System:
+    """One ranked list per pair: a first stage, a re-ranker, or a re-ranker on translated text."""
+
+    name: str
+    kind: str  # FIRST_STAGE | "reranker" | TRANSLATE_TEST
+    model_dir: Path | None = None
+
+
+# --------------------------------------------------------------------------- systems
+
+
+def discover_models(root: str | Path) -> list[Path]:
+    """Every finished model folder under ``root`` (one holding ``model.safetensors``), sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(path.parent for path in root.rglob("model.safetensors"))
+
+
+def model_name(model_dir: Path, root: Path) -> str:
+    """The system name of a model: its path relative to the models root (or its folder name)."""
+    model_dir, root = Path(model_dir).resolve(), Path(root).resolve()
+    if model_dir.is_relative_to(root) and model_dir != root:
+        return model_dir.relative_to(root).as_posix()
+    return model_dir.name
+
+
+def plan_systems(
+    model_dirs: Sequence[Path],
+    root: Path,
+    *,
+    candidates: str,
+    first_stage: bool = True,
+    translate_test: bool = True,
+) -> list[System]:
+    """The first stage (unless exhaustive), every model, and Translate-Test of zero-shot models."""
+    systems = []
+    if first_stage and candidates != "exhaustive":
+        systems.append(System(f"{FIRST_STAGE}/{candidates}", FIRST_STAGE))
+    names = {}
+    for folder in model_dirs:
+        name = model_name(folder, root)
+        if name in names:
+            raise ConfigError(f"two model folders share the name {name!r}: {names[name]}, {folder}")
+        names[name] = folder
+        systems.append(System(name, "reranker", Path(folder)))
+    if translate_test:
+        for name, folder in names.items():
+            parts = name.split("/")
+            if ZERO_SHOT in parts:
+                parts[parts.index(ZERO_SHOT)] = TRANSLATE_TEST
+                systems.append(System("/".join(parts), TRANSLATE_TEST, folder))
+    return systems
+
+
+# --------------------------------------------------------------------------- the evaluation
+
+
+class Evaluation:
+    """Everything notebook 04 does for one configuration; each step reuses the files it finds.
+
+    Example:
+        >>> ev = Evaluation(cfg, model_dirs)  # doctest: +SKIP
+        >>> ev.run_all()  # doctest: +SKIP
+        >>> ev.metrics()  # doctest: +SKIP
+    """
+
+    def __init__(self, cfg: EvaluationConfig, model_dirs: Sequence[Path] | None = None):
+        self.cfg = cfg
+        self.out = cfg.output_path()
+        root = cfg.models_path()
+        if model_dirs is None:
+            model_dirs = [Path(d).expanduser().resolve() for d in cfg.model_dirs]
+            if not model_dirs:
+                model_dirs = discover_models(root)
+        self.systems = plan_systems(
+            model_dirs,
+            root,
+            candidates=cfg.candidates,
+            first_stage=cfg.first_stage,
+            translate_test=cfg.translate_test,
+        )
+        self.pair_names = list(dict.fromkeys(cfg.pairs))
+        self.run_root = self.out / "runs" / cfg.dataset / cfg.task
+        self._load_collection = functools.lru_cache(maxsize=len(cfg.mlir_languages) + 2)(
+            self._read_collection
+        )
+        self._lexicons: dict[str, dict[str, list[str]]] = {}
+
+    # -- inputs
+
+    def settings(self) -> dict:
+        """The parameters that shape every run of this evaluation."""
+        values = self.cfg.to_dict()
+        return {key: values[key] for key in RUN_SETTINGS}
+
+    def check_settings(self) -> None:
+        """Refuse to mix runs made with other run-shaping parameters into one folder."""
+        path = self.run_root / "settings.json"
+        current = self.settings()
+        if path.is_file():
+            saved = io.read_json(path)
+            changed = sorted(k for k in current if saved.get(k) != current[k])
+            if changed:
+                detail = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
+                raise ConfigError(
+                    f"{path}: the runs here were made with other settings ({detail}); "
+                    "use another output_dir, or delete that runs folder to recompute"
+                )
+        else:
+            io.write_json(path, current)
+
+    def _read_collection(self, lang: str) -> retrieval.Collection:
+        return retrieval.load_squad_collection(
+            self.cfg.dataset_dir or None, lang, self.cfg.task, dataset=self.cfg.dataset
+        )
+
+    @functools.cached_property
+    def selected_queries(self) -> frozenset[str] | None:
+        """A seeded subset of ``max_queries`` query ids (of the pivot language), or None for all."""
+        if not self.cfg.max_queries:
+            return None
+        qids = sorted(self._load_collection(self.cfg.pivot_lang).queries)
+        random.Random(self.cfg.query_seed).shuffle(qids)
+        return frozenset(qids[: self.cfg.max_queries])
+
+    def pair(self, name: str) -> retrieval.RetrievalPair:
+        """The pair ``name`` (e.g. ``"en-de"``, ``"xx-xx"``), restricted to the selected queries."""
+        query_lang, doc_lang = languages.parse_pair(name, mixed=True)
+        if languages.MIXED in (query_lang, doc_lang):
+            pool = {lang: self._load_collection(lang) for lang in self.cfg.mlir_languages}
+            for lang in (query_lang, doc_lang):
+                if lang != languages.MIXED and lang not in pool:
+                    pool[lang] = self._load_collection(lang)
+            pair = retrieval.make_mixed_pair(pool, query_lang, doc_lang, self.cfg.mlir_seed)
+        else:
+            pair = retrieval.make_pair(
+                self._load_collection(query_lang), self._load_collection(doc_lang)
+            )
+        return restrict_queries(pair, self.selected_queries)
+
+    def lexicons_for(self, langs: Iterable[str]) -> dict[str, dict[str, list[str]]]:
+        """X→EN lexicons of notebook 01 for Translate-Test (English needs none)."""
+        for lang in sorted(set(langs) - {"en"} - set(self._lexicons)):
+            path = self.cfg.lexicon_path() / self.cfg.lexicon_source / f"{lang}-en.tsv"
+            if not path.is_file():
+                raise CsirError(
+                    f"Translate-Test needs the {lang}->en lexicon {path}; run notebook 01 with "
+                    f"'{lang}' in its languages, or set translate_test=False"
+                )
+            self._lexicons[lang] = load_lexicon(path)
+        return self._lexicons
+
+    # -- runs
+
+    def run_path(self, system: str, pair: str) -> Path:
+        """``runs/<dataset>/<task>/<system>/<pair>.trec``."""
+        return self.run_root / system / f"{pair}.trec"
+
+    def first_stage(self, pair: retrieval.RetrievalPair) -> dict[str, dict[str, float]]:
+        """The candidates of ``pair`` (cached as the first stage's run)."""
+        from csir import runs
+
+        path = self.run_path(f"{FIRST_STAGE}/{self.cfg.candidates}", pair.name)
+        if path.is_file():
+            return runs.read_run(path)
+        cfg = self.cfg
+        if cfg.candidates == "exhaustive":
+            run = candidates_lib.exhaustive(pair)
+        elif cfg.candidates == "bm25":
+            pivot, pivot_run = self._pivot_bm25
+            run = candidates_lib.map_candidates(pivot_run, pivot, pair)
+        else:
+            run = candidates_lib.dense(
+                pair,
+                backbone=cfg.dense_backbone,
+                top_k=cfg.top_k,
+                batch_size=cfg.batch_size,
+                max_length=cfg.max_length,
+                device=_torch_device(cfg.device),
+            )
+        runs.write_run(path, run, tag=f"{FIRST_STAGE}-{cfg.candidates}")
+        return run
+
+    @functools.cached_property
+    def _pivot_bm25(self) -> tuple[retrieval.RetrievalPair, dict[str, dict[str, float]]]:
+        """BM25 on the pivot language's monolingual pair; its ids are mapped to every pair."""
+        pivot = self.pair(f"{self.cfg.pivot_lang}-{self.cfg.pivot_lang}")
+        return pivot, candidates_lib.bm25_pivot(pivot, self.cfg.top_k)
+
+    def system_run(
+        self, system: System, pair: retrieval.RetrievalPair, scorer: Callable
+    ) -> dict[str, dict[str, float]]:
+        """The run of ``system`` on ``pair``: read back if present, else re-ranked and written."""
+        from csir import rerank, runs
+
+        path = self.run_path(system.name, pair.name)
+        if path.is_file():
+            return runs.read_run(path)
+        candidates = self.first_stage(pair)
+        if system.kind == FIRST_STAGE:
+            return candidates
+        if system.kind == TRANSLATE_TEST:
+            langs = set(pair.query_langs.values()) | set(pair.doc_langs.values())
+            pair = retrieval.translate_pair(pair, self.lexicons_for(langs))
+        top_k = 0 if self.cfg.candidates == "exhaustive" else self.cfg.top_k
+        run = rerank.rerank(scorer(), pair.queries, pair.docs, candidates, top_k=top_k)
+        runs.write_run(path, run, tag=system.name.replace("/", "_"))
+        return run
+
+    def missing(self) -> list[tuple[str, str]]:
+        """(system, pair) combinations without a run file yet."""
+        return [
+            (system.name, pair)
+            for system in self.systems
+            for pair in self.pair_names
+            if not self.run_path(system.name, pair).is_file()
+        ]
+
+    def run_all(self, progress: bool = True) -> pd.DataFrame:
+        """Make every missing run (model by model, so each model loads once), then score all."""
+        from tqdm.auto import tqdm
+
+        self.check_settings()
+        todo = self.missing()
+        bar = tqdm(total=len(todo), desc="runs", disable=not progress)
+        for system in self.systems:
+            pending = [p for s, p in todo if s == system.name]
+            if not pending:
+                continue
+            scorer = _lazy_reranker(system, self.cfg)
+            for name in pending:
+                bar.set_postfix_str(f"{system.name} {name}")
+                self.system_run(system, self.pair(name), scorer)
+                bar.update()
+            scorer.cache_clear()
+        bar.close()
+        return self.score()
+
+    # -- metrics
+
+    def per_query(self) -> pd.DataFrame:
+        """Per-query values of every measure for every (system, pair) whose run exists."""
+        from csir import metrics, runs
+
+        frames = []
+        for name in self.pair_names:
+            pair = self.pair(name)
+            for system in self.systems:
+                path = self.run_path(system.name, name)
+                if not path.is_file():
+                    continue
+                run = runs.read_run(path)
+                metrics.check_ids(run, pair.qrels, run_name=str(path), qrels_name=f"qrels {name}")
+                table = metrics.per_query(run, pair.qrels, self.cfg.measures)
+                frames.append(
+                    table.assign(
+                        model=system.name,
+                        dataset=self.cfg.dataset,
+                        task=self.cfg.task,
+                        query_lang=pair.query_lang,
+                        doc_lang=pair.doc_lang,
+                    )
+                )
+        if not frames:
+            return pd.DataFrame(columns=list(PER_QUERY_COLUMNS))
+        return pd.concat(frames, ignore_index=True)[list(PER_QUERY_COLUMNS)]
+
+    def score(self) -> pd.DataFrame:
+        """Write ``metrics.csv``, ``per_query.parquet`` and ``pairs.csv``; return the metrics."""
+        per_query = self.per_query()
+        keys = ["model", "dataset", "task", "query_lang", "doc_lang", "measure"]
+        table = (
+            per_query.groupby(keys, sort=False)["value"]
+            .agg(value="mean", n_queries="size")
+            .reset_index()[list(METRIC_COLUMNS)]
+        )
+        with io.atomic_path(self.out / "per_query.parquet") as tmp:
+            per_query.to_parquet(tmp, index=False)
+        with io.atomic_write(self.out / "metrics.csv") as fh:
+            table.to_csv(fh, index=False, float_format="%.6f")
+        with io.atomic_write(self.out / "pairs.csv") as fh:
+            self.pair_counts().to_csv(fh, index=False)
+        return table
+
+    def pair_counts(self) -> pd.DataFrame:
+        """Queries and documents of every pair (after the query subset)."""
+        rows = []
+        for name in self.pair_names:
+            pair = self.pair(name)
+            rows.append(
+                {
+                    "dataset": self.cfg.dataset,
+                    "task": self.cfg.task,
+                    "pair": name,
+                    "setting": pair.setting,
+                    "queries": len(pair.queries),
+                    "docs": len(pair.docs),
+                    **{f"count_{k}": v for k, v in pair.counts.items()},
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+def restrict_queries(
+    pair: retrieval.RetrievalPair, qids: frozenset[str] | None
+) -> retrieval.RetrievalPair:
+    """``pair`` with only the queries in ``qids`` (None keeps all)."""
+    if qids is None:
+        return pair
+    keep = [q for q in pair.queries if q in qids]
+    return dataclasses.replace(
+        pair,
+        queries={q: pair.queries[q] for q in keep},
+        qrels={q: pair.qrels[q] for q in keep if q in pair.qrels},
+        query_langs={q: pair.query_langs[q] for q in keep},
+    )
+
+
+def _torch_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _lazy_reranker(system: System, cfg: EvaluationConfig) -> Callable:
+    """A cached zero-argument loader, so a system whose runs all exist never loads its model."""
+
+    @functools.cache
+    def load():
+        from csir import rerank
+
+        options = rerank.ScoringOptions(
+            batch_size=cfg.batch_size,
+            max_length=cfg.max_length,
+            precision=cfg.precision,
+            int8=cfg.int8,
+            device=cfg.device,
+        )
+        return rerank.Reranker(system.model_dir, options)
+
+    return load
+
+
+def pivot_table(table: pd.DataFrame, measure: str = "RR@10") -> pd.DataFrame:
+    """One ``measure`` of ``metrics.csv`` as a system × (query language, document language) table."""
+    rows = table[table["measure"] == measure]
+    return rows.pivot_table(index="model", columns=["query_lang", "doc_lang"], values="value")
