@@ -116,7 +116,7 @@ class LexiconConfig(NotebookConfig):
 
     NOTEBOOK: ClassVar[str] = "01_lexicon_induction"
     #: Smoke mode keeps these of the requested languages (else the first two) ...
-    SMOKE_LANGUAGES: ClassVar[tuple[str, ...]] = ("de", "zh")
+    SMOKE_LANGUAGES: ClassVar[tuple[str, ...]] = ("de", "ar", "zh")
     #: ... caps both vocabularies at this many words ...
     SMOKE_VOCAB_SIZE: ClassVar[int] = 1000
     #: ... and evaluates this many test words per language.
@@ -283,6 +283,119 @@ class DataGenerationConfig(NotebookConfig):
         return paths.notebook_dir(LexiconConfig.NOTEBOOK) / "lexicons"
 
 
+#: XQuAD-R's languages that are seen or unseen languages of the paper (el, th, tr are extra).
+MLIR_LANGUAGES = ("en", "de", "ru", "ar", "es", "zh", "hi", "vi")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationConfig(NotebookConfig):
+    """Parameters of notebook 04 (re-ranking evaluation)."""
+
+    NOTEBOOK: ClassVar[str] = "04_evaluation"
+    TASKS: ClassVar[tuple[str, ...]] = ("paragraph", "sentence")
+    CANDIDATES: ClassVar[tuple[str, ...]] = ("exhaustive", "bm25", "dense")
+    PRECISIONS: ClassVar[tuple[str, ...]] = ("auto", "fp32", "bf16", "fp16")
+    #: Smoke mode evaluates these pairs (the issue's CI set) ...
+    SMOKE_PAIRS: ClassVar[tuple[str, ...]] = ("en-en", "en-de", "de-de", "en-ar", "xx-xx")
+    #: ... on this many queries, re-ranking this many candidates each, with this max length ...
+    SMOKE_MAX_QUERIES: ClassVar[int] = 6
+    SMOKE_TOP_K: ClassVar[int] = 4
+    SMOKE_MAX_LENGTH: ClassVar[int] = 128
+    #: ... and mixes these languages into MLIR sets.
+    SMOKE_MLIR_LANGUAGES: ClassVar[tuple[str, ...]] = ("en", "de", "ar")
+
+    output_dir: str = ""
+    dataset_dir: str = ""
+    dataset: str = "xquad-r"
+    task: str = "paragraph"
+    pairs: tuple[str, ...] = (
+        "en-en", "de-de", "ru-ru", "ar-ar", "es-es", "zh-zh", "hi-hi", "vi-vi",
+        "en-de", "en-ru", "en-ar", "de-ru", "ar-ru", "de-ar",
+        "en-es", "en-zh", "en-hi", "en-vi", "es-zh", "de-vi", "hi-vi",
+        "en-xx", "xx-en", "xx-xx",
+    )  # fmt: skip
+    mlir_languages: tuple[str, ...] = MLIR_LANGUAGES
+    mlir_seed: int = 13
+    model_dirs: tuple[str, ...] = ()
+    models_root: str = ""
+    candidates: str = "bm25"
+    pivot_lang: str = "en"
+    dense_backbone: str = "e5-small-offline"
+    top_k: int = 20
+    max_queries: int = 0
+    query_seed: int = 7
+    first_stage: bool = True
+    translate_test: bool = True
+    lexicon_dir: str = ""
+    lexicon_source: str = "muse"
+    measures: tuple[str, ...] = ("RR@10", "nDCG@10", "R@100")
+    batch_size: int = 32
+    max_length: int = 256
+    precision: str = "auto"
+    int8: bool = False
+    device: str = "auto"
+    smoke: bool | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.smoke:
+            return
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        if self.pairs == defaults["pairs"]:
+            object.__setattr__(self, "pairs", self.SMOKE_PAIRS)
+        if self.mlir_languages == defaults["mlir_languages"]:
+            object.__setattr__(self, "mlir_languages", self.SMOKE_MLIR_LANGUAGES)
+        limit = min(self.max_queries or self.SMOKE_MAX_QUERIES, self.SMOKE_MAX_QUERIES)
+        object.__setattr__(self, "max_queries", limit)
+        object.__setattr__(self, "top_k", min(self.top_k, self.SMOKE_TOP_K))
+        object.__setattr__(self, "max_length", min(self.max_length, self.SMOKE_MAX_LENGTH))
+        if self.candidates == "dense":
+            object.__setattr__(self, "candidates", "bm25")
+
+    def validate(self) -> None:
+        _require(self.task in self.TASKS, f"task {self.task!r} must be one of {self.TASKS}")
+        _require(
+            self.candidates in self.CANDIDATES,
+            f"candidates {self.candidates!r} must be one of {self.CANDIDATES}",
+        )
+        _require(len(self.pairs) > 0, "pairs must not be empty")
+        split = [languages.parse_pair(pair, mixed=True) for pair in self.pairs]
+        if any(languages.MIXED in sides for sides in split):
+            _require(len(self.mlir_languages) >= 2, "MLIR pairs need >= 2 mlir_languages")
+        for code in self.mlir_languages:
+            languages.check_language(code)
+        languages.check_language(self.pivot_lang)
+        _require(
+            self.lexicon_source in LEXICON_SOURCES,
+            f"lexicon_source {self.lexicon_source!r} must be one of {LEXICON_SOURCES}",
+        )
+        _require(len(self.measures) > 0, "measures must not be empty")
+        _require(self.top_k >= 0, "top_k must be >= 0 (0: every candidate)")
+        _require(self.max_queries >= 0, "max_queries must be >= 0 (0: all)")
+        _require(self.batch_size > 0, "batch_size must be > 0")
+        _require(self.max_length >= 8, "max_length must be >= 8")
+        _require(
+            self.precision in self.PRECISIONS,
+            f"precision {self.precision!r} must be one of {self.PRECISIONS}",
+        )
+        _require(
+            self.device in ("auto", "cpu") or self.device.startswith("cuda"),
+            f"device {self.device!r} must be 'auto', 'cpu' or 'cuda[:N]'",
+        )
+
+    def models_path(self) -> Path:
+        """Root of notebook 03's models (``models_root`` or its default build folder)."""
+        if self.models_root:
+            return Path(self.models_root).expanduser().resolve()
+        return paths.notebook_dir("03_training") / "models"
+
+    def lexicon_path(self) -> Path:
+        """Where notebook 01 wrote its lexicons (``lexicon_dir`` or its default build folder)."""
+        if self.lexicon_dir:
+            return Path(self.lexicon_dir).expanduser().resolve()
+        return paths.notebook_dir(LexiconConfig.NOTEBOOK) / "lexicons"
+
+
 _NOTEBOOK_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 _LITERAL_TYPES = (str, int, float, bool, list, tuple, dict, type(None))
 
@@ -301,3 +414,124 @@ def params_from_namespace(namespace: Mapping[str, Any]) -> dict[str, Any]:
         and name not in _NOTEBOOK_NAMES
         and isinstance(value, _LITERAL_TYPES)
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig(NotebookConfig):
+    """Parameters of notebook 03 (cross-encoder fine-tuning, one model per training set)."""
+
+    NOTEBOOK: ClassVar[str] = "03_training"
+    #: Smoke mode trains only these of the requested sets (else the first one) ...
+    SMOKE_TRAIN_SETS: ClassVar[tuple[str, ...]] = ("zero-shot/en-en/p=0.0", "bl-cs/en-de/p=0.5")
+    #: ... for at most this many steps (1 of warm-up), pairs per batch and tokens per pair.
+    SMOKE_MAX_STEPS: ClassVar[int] = 3
+    SMOKE_BATCH_SIZE: ClassVar[int] = 4
+    SMOKE_MAX_LENGTH: ClassVar[int] = 96
+
+    output_dir: str = ""
+    data_dir: str = ""
+    train_file: str = ""
+    train_sets: tuple[str, ...] = (
+        "zero-shot/en-en/p=0.0",
+        "bl-cs/en-de/p=0.5",
+        "bl-cs/en-ar/p=0.5",
+        "bl-cs/de-ru/p=0.5",
+        "ml-cs/ml/p=0.5",
+        "wiki-cs/wiki/p=1.0",
+    )
+    backbone: str = "e5-small-offline"
+    num_layers: int = 0
+    max_steps: int = 2000
+    batch_size: int = 32
+    grad_accum: int = 1
+    learning_rate: float = 2e-5
+    warmup_steps: int = 200
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    max_length: int = 256
+    precision: str = "fp32"
+    seed: int = 1
+    checkpoint_every: int = 500
+    num_workers: int = 0
+    log_every: int = 10
+    force: bool = False
+    smoke: bool | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.smoke:
+            if not self.train_file:
+                kept = tuple(s for s in self.train_sets if s in self.SMOKE_TRAIN_SETS)
+                object.__setattr__(self, "train_sets", kept or self.train_sets[:1])
+            for name, cap in (
+                ("max_steps", self.SMOKE_MAX_STEPS),
+                ("batch_size", self.SMOKE_BATCH_SIZE),
+                ("max_length", self.SMOKE_MAX_LENGTH),
+            ):
+                object.__setattr__(self, name, min(getattr(self, name), cap))
+            object.__setattr__(self, "warmup_steps", min(self.warmup_steps, 1))
+
+    def validate(self) -> None:
+        _require(
+            bool(self.train_file) or len(self.train_sets) > 0,
+            "give train_file or at least one of train_sets",
+        )
+        for name in self.train_sets:
+            parts = name.split("/")
+            _require(
+                len(parts) == 3 and parts[0] in CS_METHODS and parts[2].startswith("p="),
+                f"train set {name!r} must look like '<method>/<pair>/p=<p>' with a method in "
+                f"{CS_METHODS}, e.g. 'bl-cs/en-de/p=0.5' (a folder under notebook 02's train/)",
+            )
+        self.training_args()  # the training library's own checks: one set of rules
+
+    def training_args(self):  # -> csir.training.TrainingArgs (imported lazily: torch)
+        """The :class:`csir.training.TrainingArgs` of every model this notebook trains."""
+        from csir.training.args import TrainingArgs
+
+        return TrainingArgs(
+            backbone=self.backbone,
+            max_length=self.max_length,
+            batch_size=self.batch_size,
+            grad_accum=self.grad_accum,
+            learning_rate=self.learning_rate,
+            warmup_steps=self.warmup_steps,
+            max_steps=self.max_steps,
+            weight_decay=self.weight_decay,
+            precision=self.precision,
+            seed=self.seed,
+            checkpoint_every=self.checkpoint_every,
+            num_workers=self.num_workers,
+            num_layers=self.num_layers,
+            max_grad_norm=self.max_grad_norm,
+            log_every=self.log_every,
+        )
+
+    def data_path(self) -> Path:
+        """Notebook 02's output folder (``data_dir`` or its default build folder)."""
+        if self.data_dir:
+            return Path(self.data_dir).expanduser().resolve()
+        return paths.notebook_dir(DataGenerationConfig.NOTEBOOK)
+
+    def models_root(self) -> Path:
+        """``<output>/models``: one folder per backbone, training set and seed below it."""
+        return self.output_path() / "models"
+
+    def jobs(self) -> list[tuple[Path, Path]]:
+        """``(train_file, model_dir)`` of every model to train.
+
+        Model folders are ``models/<backbone>/<method>/<pair>/p=<p>/seed=<seed>``; a
+        ``train_file`` outside notebook 02's layout goes to ``models/<backbone>/custom/<stem>``.
+        """
+        from csir.training.args import model_dir_name
+
+        base = self.models_root() / model_dir_name(self.backbone, self.num_layers)
+        seed = f"seed={self.seed}"
+        if self.train_file:
+            file = Path(self.train_file).expanduser().resolve()
+            parts = file.parts
+            if len(parts) >= 5 and parts[-5] == "train" and parts[-2].startswith("p="):
+                return [(file, base.joinpath(*parts[-4:-1], seed))]
+            return [(file, base / "custom" / file.stem / seed)]
+        train_root = self.data_path() / "train"
+        return [(train_root / name / "train.jsonl", base / name / seed) for name in self.train_sets]

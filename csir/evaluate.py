@@ -30,8 +30,7 @@ from csir import io, languages
 from csir.config import EvaluationConfig
 from csir.data import candidates as candidates_lib
 from csir.data import retrieval
-from csir.errors import ConfigError, CsirError
-from csir.lexicon import load_lexicon
+from csir.errors import ConfigError
 
 METRIC_COLUMNS = (
     "model",
@@ -202,7 +201,13 @@ class Evaluation:
             for lang in (query_lang, doc_lang):
                 if lang != languages.MIXED and lang not in pool:
                     pool[lang] = self._load_collection(lang)
-            pair = retrieval.make_mixed_pair(pool, query_lang, doc_lang, self.cfg.mlir_seed)
+            pair = retrieval.make_mixed_pair(
+                pool,
+                query_lang,
+                doc_lang,
+                self.cfg.mlir_seed,
+                mixed_languages=self.cfg.mlir_languages,
+            )
         else:
             pair = retrieval.make_pair(
                 self._load_collection(query_lang), self._load_collection(doc_lang)
@@ -210,15 +215,13 @@ class Evaluation:
         return restrict_queries(pair, self.selected_queries)
 
     def lexicons_for(self, langs: Iterable[str]) -> dict[str, dict[str, list[str]]]:
-        """X→EN lexicons of notebook 01 for Translate-Test (English needs none)."""
-        for lang in sorted(set(langs) - {"en"} - set(self._lexicons)):
-            path = self.cfg.lexicon_path() / self.cfg.lexicon_source / f"{lang}-en.tsv"
-            if not path.is_file():
-                raise CsirError(
-                    f"Translate-Test needs the {lang}->en lexicon {path}; run notebook 01 with "
-                    f"'{lang}' in its languages, or set translate_test=False"
-                )
-            self._lexicons[lang] = load_lexicon(path)
+        """X→EN lexicons of notebook 01 for Translate-Test (loaded once; English needs none)."""
+        needed = sorted(set(langs) - {"en"} - set(self._lexicons))
+        self._lexicons.update(
+            retrieval.load_translation_lexicons(
+                self.cfg.lexicon_path(), needed, self.cfg.lexicon_source
+            )
+        )
         return self._lexicons
 
     # -- runs
@@ -415,6 +418,6 @@ def _lazy_reranker(system: System, cfg: EvaluationConfig) -> Callable:
 
 
 def pivot_table(table: pd.DataFrame, measure: str = "RR@10") -> pd.DataFrame:
-    """One ``measure`` of ``metrics.csv`` as a system × (query language, document language) table."""
+    """One ``measure`` of ``metrics.csv`` as a system × (query, document language) table."""
     rows = table[table["measure"] == measure]
     return rows.pivot_table(index="model", columns=["query_lang", "doc_lang"], values="value")

@@ -18,12 +18,20 @@ from csir.evaluate import METRIC_COLUMNS, Evaluation, discover_models, plan_syst
 _TEXTS = {
     "en": [
         ("The cat sleeps on the red sofa all day.", "Where does the cat sleep?", "q1"),
-        ("Berlin is the capital of Germany and a big city.", "What is the capital of Germany?", "q2"),
+        (
+            "Berlin is the capital of Germany and a big city.",
+            "What is the capital of Germany?",
+            "q2",
+        ),
         ("Rain falls often in the autumn in London.", "When does rain fall in London?", "q3"),
     ],
     "de": [
         ("Die Katze schläft den ganzen Tag auf dem roten Sofa.", "Wo schläft die Katze?", "q1"),
-        ("Berlin ist die Hauptstadt von Deutschland.", "Was ist die Hauptstadt von Deutschland?", "q2"),
+        (
+            "Berlin ist die Hauptstadt von Deutschland.",
+            "Was ist die Hauptstadt von Deutschland?",
+            "q2",
+        ),
         ("Regen fällt oft im Herbst in London.", "Wann fällt Regen in London?", "q3"),
     ],
     "ar": [
@@ -37,9 +45,17 @@ _TEXTS = {
 def _squad(lang: str) -> dict:
     paragraphs = []
     for context, question, qid in _TEXTS[lang]:
-        qas = [] if qid is None else [
-            {"id": qid, "question": question, "answers": [{"answer_start": 0, "text": context[:3]}]}
-        ]
+        qas = (
+            []
+            if qid is None
+            else [
+                {
+                    "id": qid,
+                    "question": question,
+                    "answers": [{"answer_start": 0, "text": context[:3]}],
+                }
+            ]
+        )
         paragraphs.append({"context": context, "qas": qas})
     return {"version": "test", "data": [{"title": "t", "paragraphs": paragraphs}]}
 
@@ -155,7 +171,7 @@ def test_config_smoke_and_validation():
     assert cfg.pairs == ("en-en", "en-de", "de-de", "en-ar", "xx-xx")
     assert cfg.max_queries == EvaluationConfig.SMOKE_MAX_QUERIES
     assert cfg.top_k <= EvaluationConfig.SMOKE_TOP_K
-    with pytest.raises(ConfigError, match="pair"):
+    with pytest.raises(ConfigError, match="qq"):
         EvaluationConfig.from_params({"pairs": ["en-qq"], "smoke": False})
     with pytest.raises(ConfigError, match="candidates"):
         EvaluationConfig.from_params({"candidates": "splade", "smoke": False})

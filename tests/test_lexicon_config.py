@@ -8,9 +8,9 @@ from csir.config import LexiconConfig
 from csir.errors import ConfigError
 
 
-def test_smoke_keeps_de_zh_and_caps_vocabularies():
+def test_smoke_keeps_smoke_languages_and_caps_vocabularies():
     cfg = LexiconConfig.from_params({"smoke": True})
-    assert cfg.languages == ("de", "zh")
+    assert cfg.languages == ("de", "ar", "zh")
     assert cfg.en_vocab_size == cfg.tgt_vocab_size == LexiconConfig.SMOKE_VOCAB_SIZE
     assert LexiconConfig.from_params(
         {"smoke": True, "languages": ["ar", "ru", "es"]}

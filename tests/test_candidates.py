@@ -1,0 +1,256 @@
+"""First-stage candidates: exhaustive, BM25 on a pivot mapped through parallel ids, dense."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from csir.data import candidates, retrieval
+from csir.data.retrieval import MIXED, Collection
+from csir.errors import ConfigError
+
+# --------------------------------------------------------------------------- tiny collections
+
+_EN_PARAGRAPHS = {
+    "0-0": "The cat sleeps on the warm sofa all afternoon.",
+    "0-1": "Berlin is the capital city of Germany.",
+    "1-0": "Volcanoes erupt when magma reaches the surface.",
+    "1-1": "The football match ended with a late penalty goal.",
+}
+_DE_PARAGRAPHS = {
+    "0-0": "Die Katze schläft den ganzen Nachmittag auf dem Sofa.",
+    "0-1": "Berlin ist die Hauptstadt Deutschlands.",
+    "1-0": "Vulkane brechen aus, wenn Magma die Oberfläche erreicht.",
+    "1-1": "Das Fußballspiel endete mit einem späten Elfmetertor.",
+}
+_QUESTIONS = {
+    "en": {"q1": "Which capital city is Berlin?", "q2": "When do volcanoes erupt?"},
+    "de": {"q1": "Wovon ist Berlin die Hauptstadt?", "q2": "Wann brechen Vulkane aus?"},
+}
+_RELEVANT = {"q1": "0-1", "q2": "1-0"}
+
+
+def paragraph_collection(lang: str) -> Collection:
+    docs = dict(_EN_PARAGRAPHS if lang == "en" else _DE_PARAGRAPHS)
+    return Collection(
+        dataset="toy",
+        task="paragraph",
+        lang=lang,
+        queries=dict(_QUESTIONS[lang]),
+        docs=docs,
+        qrels={qid: {doc: 1} for qid, doc in _RELEVANT.items()},
+        doc_groups={d: d for d in docs},
+        source=f"<{lang}>",
+    )
+
+
+def sentence_collection(lang: str, sentences: dict[str, list[str]]) -> Collection:
+    docs, groups = {}, {}
+    for group, texts in sentences.items():
+        for index, text in enumerate(texts):
+            docs[f"{group}-{index}"] = text
+            groups[f"{group}-{index}"] = group
+    return Collection(
+        dataset="toy",
+        task="sentence",
+        lang=lang,
+        queries={"q1": f"question [{lang}]"},
+        docs=docs,
+        qrels={"q1": {next(iter(docs)): 1}},
+        doc_groups=groups,
+        source=f"<{lang}>",
+    )
+
+
+@pytest.fixture
+def paragraphs() -> dict[str, Collection]:
+    return {lang: paragraph_collection(lang) for lang in ("en", "de")}
+
+
+# --------------------------------------------------------------------------- exhaustive / bm25
+
+
+def test_exhaustive_gives_every_doc_to_every_query(paragraphs):
+    pair = retrieval.make_pair(paragraphs["en"], paragraphs["de"])
+    run = candidates.exhaustive(pair)
+    assert set(run) == {"q1", "q2"}
+    assert all(list(docs) == list(pair.docs) for docs in run.values())
+    assert {score for docs in run.values() for score in docs.values()} == {0.0}
+
+
+def test_bm25_ranks_the_matching_doc_first(paragraphs):
+    pivot = retrieval.make_pair(paragraphs["en"], paragraphs["en"])
+    run = candidates.bm25_pivot(pivot, top_k=3)
+    for qid, relevant in _RELEVANT.items():
+        ranked = sorted(run[qid], key=run[qid].get, reverse=True)
+        assert ranked[0] == relevant
+        assert len(run[qid]) <= 3 and all(score > 0 for score in run[qid].values())
+
+
+def test_bm25_drops_docs_without_a_shared_term(paragraphs):
+    en = paragraphs["en"]
+    only_stopwords = Collection(**{**en.__dict__, "queries": {"q1": "the of and", "q2": "magma"}})
+    run = candidates.bm25_pivot(retrieval.make_pair(only_stopwords, en), top_k=4)
+    assert run == {"q1": {}, "q2": {"1-0": pytest.approx(run["q2"]["1-0"])}}
+    with pytest.raises(ConfigError, match="top_k"):
+        candidates.bm25_pivot(retrieval.make_pair(en, en), top_k=0)
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def test_paragraph_mapping_keeps_ids_and_scores_in_every_language(paragraphs):
+    pivot = retrieval.make_pair(paragraphs["en"], paragraphs["en"])
+    run = candidates.bm25_pivot(pivot, top_k=2)
+    for target in (
+        retrieval.make_pair(paragraphs["en"], paragraphs["de"]),
+        retrieval.make_pair(paragraphs["de"], paragraphs["de"]),
+        retrieval.make_mixed_pair(paragraphs, MIXED, MIXED, seed=1),
+    ):
+        mapped = candidates.map_candidates(run, pivot, target)
+        assert mapped == run, target.name
+    short = candidates.map_candidates(run, pivot, pivot, top_k=1)
+    assert all(len(docs) == 1 for docs in short.values())
+
+
+def test_sentence_mapping_follows_the_groups():
+    en = sentence_collection("en", {"0-0": ["a0", "a1", "a2"], "0-1": ["b0"], "1-0": ["c0", "c1"]})
+    de = sentence_collection("de", {"0-0": ["A0", "A1"], "0-1": ["B0", "B1", "B2"], "1-0": ["C0"]})
+    pivot = retrieval.make_pair(en, en)
+    pivot_run = {"q1": {"1-0-1": 9.0, "0-0-2": 7.0, "1-0-0": 5.0, "0-1-0": 2.0}}
+
+    en_de = retrieval.make_pair(en, de)
+    mapped = candidates.map_candidates(pivot_run, pivot, en_de)
+    # Group 1-0 (best 9.0) brings all its de sentences, then 0-0 (7.0); 1-0 joins once; 0-1
+    # is cut by the default top_k (4 pivot candidates).
+    assert mapped == {"q1": {"1-0-0": 9.0, "0-0-0": 7.0, "0-0-1": 7.0, "0-1-0": 2.0}}
+    assert list(candidates.map_candidates(pivot_run, pivot, en_de, top_k=2)["q1"]) == [
+        "1-0-0",
+        "0-0-0",
+    ]
+    # Documents in the pivot's own language are the same documents: mapped 1:1.
+    de_en = retrieval.make_pair(de, en)
+    assert candidates.map_candidates(pivot_run, pivot, de_en) == pivot_run
+
+
+def test_sentence_mapping_into_mixed_documents():
+    en = sentence_collection("en", {"0-0": ["a0", "a1"], "0-1": ["b0", "b1"]})
+    de = sentence_collection("de", {"0-0": ["A0", "A1", "A2"], "0-1": ["B0"]})
+    pivot = retrieval.make_pair(en, en)
+    pivot_run = {"q1": {"0-1-1": 3.0, "0-0-0": 2.0}}
+    for seed in range(20):
+        pair = retrieval.make_mixed_pair({"en": en, "de": de}, "en", MIXED, seed=seed)
+        mapped = candidates.map_candidates(pivot_run, pivot, pair, top_k=10)["q1"]
+        for group, score in (("0-1", 3.0), ("0-0", 2.0)):
+            members = [d for d in pair.docs if pair.doc_groups[d] == group]
+            if pair.doc_langs[members[0]] == "en":
+                expected = {d: s for d, s in pivot_run["q1"].items() if d.startswith(group)}
+            else:
+                expected = dict.fromkeys(members, score)
+            assert {d: s for d, s in mapped.items() if d.startswith(group)} == expected
+
+
+def test_generate_dispatches_by_name(paragraphs):
+    pivot = retrieval.make_pair(paragraphs["en"], paragraphs["en"])
+    pair = retrieval.make_pair(paragraphs["de"], paragraphs["de"])
+    assert candidates.generate("exhaustive", pair) == candidates.exhaustive(pair)
+    assert candidates.generate("bm25", pair, pivot=pivot, top_k=2) == candidates.bm25_pivot(
+        pivot, 2
+    )
+    with pytest.raises(ConfigError, match="pivot"):
+        candidates.generate("bm25", pair)
+    with pytest.raises(ConfigError, match="one of"):
+        candidates.generate("splade", pair)
+
+
+# --------------------------------------------------------------------------- dense
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer BERT and a word-level tokenizer over the fixture words."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    texts = [
+        *_EN_PARAGRAPHS.values(),
+        *_DE_PARAGRAPHS.values(),
+        *_QUESTIONS["en"].values(),
+        *_QUESTIONS["de"].values(),
+    ]
+    words = sorted({w for t in texts for w in f"query: passage: {t}".lower().split()})
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+    vocab = {w: i for i, w in enumerate([*specials, *words])}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    folder = tmp_path_factory.mktemp("tiny-encoder")
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+    )
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+def test_dense_returns_top_k_and_is_deterministic(paragraphs, tiny_encoder):
+    pair = retrieval.make_pair(paragraphs["en"], paragraphs["de"])
+    run = candidates.dense(pair, str(tiny_encoder), top_k=3, batch_size=2, chunk_size=1)
+    assert run == candidates.dense(pair, str(tiny_encoder), top_k=3, batch_size=2, chunk_size=1)
+    # Other batch and chunk sizes: the same candidates, scores equal up to float rounding.
+    other = candidates.dense(pair, str(tiny_encoder), top_k=3, batch_size=4)
+    assert {q: list(d) for q, d in other.items()} == {q: list(d) for q, d in run.items()}
+    assert other["q1"] == pytest.approx(run["q1"], abs=1e-5)
+    assert set(run) == {"q1", "q2"}
+    for docs in run.values():
+        assert len(docs) == 3 and set(docs) <= set(pair.docs)
+        scores = list(docs.values())
+        assert scores == sorted(scores, reverse=True)
+        assert all(-1.0001 <= s <= 1.0001 for s in scores)
+    everything = candidates.dense(pair, str(tiny_encoder), top_k=100)
+    assert all(len(docs) == 4 for docs in everything.values())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("CSIR_DATA_DIR")
+    or not (Path(os.environ["CSIR_DATA_DIR"]) / "xquad-r" / "de.json").is_file(),
+    reason="needs the XQuAD-R mirror (CSIR_DATA_DIR)",
+)
+def test_real_backbone_finds_german_paragraphs_for_english_questions():
+    """multilingual-e5-small bi-encoder: 5 XQuAD-R en questions against all 240 de paragraphs."""
+    import ir_measures
+
+    from csir.backbones import OFFLINE_E5
+
+    full = retrieval.load_pair(None, "en", "de", "paragraph")
+    qids = list(full.queries)[::238][:5]
+    pair = retrieval.RetrievalPair(
+        **{
+            **full.__dict__,
+            "queries": {q: full.queries[q] for q in qids},
+            "qrels": {q: full.qrels[q] for q in qids},
+        }
+    )
+    run = candidates.dense(pair, OFFLINE_E5, top_k=10, max_length=128)
+    assert set(run) == set(qids) and all(len(r) == 10 for r in run.values())
+    mrr = ir_measures.calc_aggregate([ir_measures.RR @ 10], pair.qrels, run)[ir_measures.RR @ 10]
+    assert mrr >= 0.5, mrr
