@@ -1,0 +1,59 @@
+"""Fine-tuning a multilingual encoder as a one-logit cross-encoder on (query, passage, label) JSONL.
+
+Example:
+    >>> from csir.training import TrainingArgs, train
+    >>> args = TrainingArgs(backbone="e5-small-offline", max_steps=1000, batch_size=32)
+    >>> data = "build/02_data_generation/train/bl-cs/en-de/p=0.5/train.jsonl"
+    >>> out = "build/03_training/models/e5-small-offline/bl-cs/en-de/p=0.5/seed=1"
+    >>> train(args, data, out)  # doctest: +SKIP
+
+The English training-pair readers (WikiQA, MS MARCO) live in :mod:`csir.data.training`.
+"""
+
+from csir.training.args import PRECISIONS, TrainingArgs, model_dir_name
+from csir.training.checkpoint import CheckpointError, latest_checkpoint, list_checkpoints
+from csir.training.data import (
+    RECORD_KEYS,
+    BatchPlan,
+    TokenizedPairs,
+    iter_training_pairs,
+    length_grouped_order,
+    tokenize_training_file,
+)
+from csir.training.loop import (
+    LOG_COLUMNS,
+    LOG_FILE,
+    RUN_FILE,
+    is_finished,
+    linear_warmup_decay,
+    param_groups,
+    read_log,
+    read_logs,
+    run_table,
+    train,
+)
+
+__all__ = [
+    "LOG_COLUMNS",
+    "LOG_FILE",
+    "PRECISIONS",
+    "RECORD_KEYS",
+    "RUN_FILE",
+    "BatchPlan",
+    "CheckpointError",
+    "TokenizedPairs",
+    "TrainingArgs",
+    "is_finished",
+    "iter_training_pairs",
+    "latest_checkpoint",
+    "length_grouped_order",
+    "linear_warmup_decay",
+    "list_checkpoints",
+    "model_dir_name",
+    "param_groups",
+    "read_log",
+    "read_logs",
+    "run_table",
+    "tokenize_training_file",
+    "train",
+]

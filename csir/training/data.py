@@ -1,0 +1,259 @@
+"""Training pairs: strict JSONL reading, pair tokenisation, length-grouped batches, padding.
+
+The file is read and tokenised in chunks straight into flat numpy arrays (token ids of all pairs
+end to end plus offsets), so large inputs need a few bytes per token rather than Python objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from csir import io
+from csir.errors import CsirError, InputError
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+#: Keys of every training record, as notebook 02 writes them.
+RECORD_KEYS = ("qid", "pid", "query", "passage", "label", "query_lang", "doc_lang")
+_FIX = "each line must be a JSON object with " + ", ".join(RECORD_KEYS) + " (label 0 or 1)"
+
+
+def iter_training_pairs(path: str | Path) -> Iterator[tuple[str, str, int]]:
+    """Yield ``(query, passage, label)`` of a training JSONL file, checking every line.
+
+    Blank lines are skipped.
+
+    Raises:
+        InputError: naming the file and line of a line that is not a JSON object, lacks a key,
+            has an empty query or passage, or a label other than 0/1.
+    """
+    path = Path(path)
+    for number, line in io.read_lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(path, f"not JSON: {exc.msg}", line=number, fix=_FIX) from None
+        if not isinstance(record, dict):
+            raise InputError(path, "a JSON object is expected", line=number, fix=_FIX)
+        missing = [key for key in RECORD_KEYS if key not in record]
+        if missing:
+            raise InputError(path, f"missing key(s) {', '.join(missing)}", line=number, fix=_FIX)
+        for key in ("query", "passage"):
+            value = record[key]
+            if not isinstance(value, str) or not value.strip():
+                raise InputError(path, f"empty or non-text {key}: {value!r}", line=number)
+        label = record["label"]
+        if isinstance(label, bool) or not isinstance(label, (int, float)) or label not in (0, 1):
+            raise InputError(path, f"label must be 0 or 1, got {label!r}", line=number, fix=_FIX)
+        yield record["query"], record["passage"], int(label)
+
+
+def file_info(path: str | Path) -> dict[str, Any]:
+    """Absolute path, size in bytes and sha256 of a file (recorded with every trained model)."""
+    path = Path(path).resolve()
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"path": str(path), "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+@dataclasses.dataclass
+class TokenizedPairs:
+    """Tokenised pairs stored flat: pair ``i`` is ``input_ids[offsets[i]:offsets[i + 1]]``.
+
+    ``token_type_ids`` is ``None`` for tokenizers that produce none (e.g. XLM-R, e5).
+    """
+
+    input_ids: np.ndarray
+    offsets: np.ndarray
+    labels: np.ndarray
+    token_type_ids: np.ndarray | None
+    pad_id: int
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Tokens per pair."""
+        return np.diff(self.offsets)
+
+    def collate(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
+        """Pad the given pairs to the longest of them: ``input_ids``, ``attention_mask``,
+        ``token_type_ids`` (when present) and float ``labels``."""
+        import torch
+
+        starts, ends = self.offsets[indices], self.offsets[indices + 1]
+        width = int((ends - starts).max())
+        ids = np.full((len(indices), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(indices), width), dtype=np.int64)
+        types = None if self.token_type_ids is None else np.zeros_like(ids)
+        for row, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+            ids[row, : b - a] = self.input_ids[a:b]
+            mask[row, : b - a] = 1
+            if types is not None:
+                types[row, : b - a] = self.token_type_ids[a:b]
+        batch = {
+            "input_ids": torch.from_numpy(ids),
+            "attention_mask": torch.from_numpy(mask),
+            "labels": torch.from_numpy(self.labels[indices].astype(np.float32)),
+        }
+        if types is not None:
+            batch["token_type_ids"] = torch.from_numpy(types)
+        return batch
+
+
+def tokenize_training_file(
+    path: str | Path,
+    tokenizer: PreTrainedTokenizerBase,
+    max_length: int,
+    chunk_size: int = 4096,
+) -> TokenizedPairs:
+    """Read, check and tokenise a training JSONL file as (query, passage) text pairs.
+
+    Pairs are truncated to ``max_length`` tokens with ``truncation="longest_first"``.
+
+    Raises:
+        InputError: for a bad line (see :func:`iter_training_pairs`) or a file without pairs.
+        CsirError: when the tokenizer has no padding token.
+    """
+    path = Path(path)
+    if tokenizer.pad_token_id is None:
+        raise CsirError(
+            f"tokenizer {tokenizer.name_or_path!r} has no padding token; "
+            "choose a backbone whose tokenizer defines pad_token"
+        )
+    id_chunks: list[np.ndarray] = []
+    type_chunks: list[np.ndarray] = []
+    lengths: list[np.ndarray] = []
+    labels: list[int] = []
+    pairs = iter_training_pairs(path)
+    while chunk := list(itertools.islice(pairs, chunk_size)):
+        queries, passages, chunk_labels = zip(*chunk, strict=True)
+        encoded = tokenizer(
+            list(queries),
+            list(passages),
+            truncation="longest_first",
+            max_length=max_length,
+            return_attention_mask=False,
+        )
+        ids = encoded["input_ids"]
+        lengths.append(np.fromiter(map(len, ids), dtype=np.int64, count=len(ids)))
+        id_chunks.append(np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int32))
+        if "token_type_ids" in encoded:
+            flat = itertools.chain.from_iterable(encoded["token_type_ids"])
+            type_chunks.append(np.fromiter(flat, dtype=np.int8))
+        labels.extend(chunk_labels)
+    if not labels:
+        raise InputError(
+            path, "no training pairs: the file is empty", fix="run notebook 02 to write it"
+        )
+    offsets = np.zeros(len(labels) + 1, dtype=np.int64)
+    np.cumsum(np.concatenate(lengths), out=offsets[1:])
+    return TokenizedPairs(
+        input_ids=np.concatenate(id_chunks),
+        offsets=offsets,
+        labels=np.asarray(labels, dtype=np.float32),
+        token_type_ids=np.concatenate(type_chunks) if type_chunks else None,
+        pad_id=int(tokenizer.pad_token_id),
+    )
+
+
+def length_grouped_order(
+    lengths: np.ndarray, batch_size: int, seed: int, epoch: int = 0, megabatch_mult: int = 50
+) -> np.ndarray:
+    """A seeded permutation whose consecutive ``batch_size`` chunks hold pairs of similar length.
+
+    Like Hugging Face's ``LengthGroupedSampler``: shuffle (seeded by ``seed`` and ``epoch``),
+    cut into megabatches of ``megabatch_mult * batch_size``, sort each megabatch by length
+    (longest first, ties in shuffled order), and move the overall longest pair to the front so
+    that memory runs out on the first step rather than later.
+
+    Example:
+        >>> order = length_grouped_order(np.array([5, 1, 9, 3]), batch_size=2, seed=0)
+        >>> sorted(order.tolist())
+        [0, 1, 2, 3]
+    """
+    lengths = np.asarray(lengths)
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(lengths))
+    size = max(1, megabatch_mult * batch_size)
+    megabatches = []
+    for start in range(0, len(order), size):
+        chunk = order[start : start + size]
+        megabatches.append(chunk[np.argsort(-lengths[chunk], kind="stable")])
+    if megabatches:
+        longest = int(np.argmax([lengths[mb[0]] for mb in megabatches]))
+        first, other = megabatches[0], megabatches[longest]
+        first[0], other[0] = other[0], first[0]
+    return np.concatenate(megabatches) if megabatches else order
+
+
+def batches_per_epoch(n_pairs: int, batch_size: int) -> int:
+    """Micro-batches in one pass over the data (the last one may be short)."""
+    return -(-n_pairs // batch_size)
+
+
+class BatchPlan:
+    """The stream of micro-batches, epoch after epoch; position ``g`` is a pure function of
+    (lengths, batch size, seed, ``g``), so a resumed run continues exactly where it stopped.
+
+    With several processes, process ``rank`` of ``world_size`` takes positions
+    ``start + rank, start + rank + world_size, ...``.
+    """
+
+    def __init__(
+        self, lengths: np.ndarray, batch_size: int, seed: int, megabatch_mult: int = 50
+    ) -> None:
+        self.lengths = np.asarray(lengths)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.megabatch_mult = megabatch_mult
+        self.per_epoch = batches_per_epoch(len(self.lengths), batch_size)
+        self._epoch = -1
+        self._order = np.empty(0, dtype=np.int64)
+
+    def batch(self, position: int) -> np.ndarray:
+        """Indices of the pairs in micro-batch ``position`` (0-based over the whole run)."""
+        epoch, within = divmod(position, self.per_epoch)
+        if epoch != self._epoch:
+            self._order = length_grouped_order(
+                self.lengths, self.batch_size, self.seed, epoch, self.megabatch_mult
+            )
+            self._epoch = epoch
+        return self._order[within * self.batch_size : (within + 1) * self.batch_size]
+
+    def epoch_of(self, position: int) -> int:
+        """The epoch (0-based) micro-batch ``position`` belongs to."""
+        return position // self.per_epoch
+
+    def positions(self, start: int, count: int, rank: int = 0, world_size: int = 1) -> list[int]:
+        """This process's next ``count`` positions from global position ``start``."""
+        return [start + rank + i * world_size for i in range(count)]
+
+
+class BatchDataset:
+    """Map-style dataset of ready micro-batches (one item = one padded batch) for a DataLoader."""
+
+    def __init__(self, pairs: TokenizedPairs, batches: list[np.ndarray]) -> None:
+        self.pairs = pairs
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return self.pairs.collate(self.batches[i])

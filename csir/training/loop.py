@@ -1,0 +1,472 @@
+"""The cross-encoder training loop: read it top to bottom in :func:`train`.
+
+One logit per (query, passage) pair, ``BCEWithLogitsLoss``, AdamW with a no-decay group, linear
+warm-up then linear decay, optional bf16/fp16 autocast (fp16 with a gradient scaler), unscale-then-
+clip, gradient accumulation, length-grouped batches padded to their longest pair, checkpoints
+with every state needed to resume bit for bit, and ``log.csv``. Runs on one CPU/GPU as it is and
+data-parallel on several GPUs under ``accelerate launch`` or ``torchrun``.
+
+Output folder::
+
+    model.safetensors  config.json  tokenizer files   the trained cross-encoder
+    csir_training.json                                settings, data file, steps, loss, speed
+    log.csv                                           one row every ``log_every`` steps
+    checkpoints/step-NNNNNNN/                         while training (removed when it finishes)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import functools
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from csir import __version__, io
+from csir.errors import ConfigError, CsirError
+from csir.training import checkpoint as ckpt
+from csir.training.args import TrainingArgs
+from csir.training.data import BatchDataset, BatchPlan, file_info, tokenize_training_file
+
+RUN_FILE = "csir_training.json"
+LOG_FILE = "log.csv"
+LOG_COLUMNS = (
+    "step",
+    "epoch",
+    "loss",
+    "learning_rate",
+    "grad_norm",
+    "examples",
+    "tokens",
+    "examples_per_s",
+    "tokens_per_s",
+    "train_seconds",
+)
+_MODEL_FILES = ("model.safetensors", "config.json")
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def linear_warmup_decay(step: int, warmup_steps: int, max_steps: int) -> float:
+    """Learning-rate multiplier: ``step / warmup_steps`` during warm-up, then linear to 0.
+
+    Same values as ``transformers.get_linear_schedule_with_warmup``.
+    """
+    if step < warmup_steps:
+        return step / max(1, warmup_steps)
+    return max(0.0, (max_steps - step) / max(1, max_steps - warmup_steps))
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW parameter groups: decay for weights, none for biases and normalisation weights.
+
+    Normalisation layers are found by type (``torch.nn.LayerNorm``) or by a class name containing
+    ``Norm`` (e.g. RMSNorm variants of other architectures).
+    """
+    no_decay: set[str] = set()
+    for module_name, module in model.named_modules():
+        is_norm = isinstance(module, torch.nn.LayerNorm) or "Norm" in type(module).__name__
+        for name, _ in module.named_parameters(recurse=False):
+            full = f"{module_name}.{name}" if module_name else name
+            if is_norm or name == "bias":
+                no_decay.add(full)
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    return [
+        {"params": [p for n, p in named if n not in no_decay], "weight_decay": weight_decay},
+        {"params": [p for n, p in named if n in no_decay], "weight_decay": 0.0},
+    ]
+
+
+def is_finished(output_dir: str | Path) -> bool:
+    """True when ``output_dir`` holds a finished run: model files and ``csir_training.json``."""
+    output_dir = Path(output_dir)
+    if not all((output_dir / name).is_file() for name in (*_MODEL_FILES, RUN_FILE)):
+        return False
+    try:
+        return bool(io.read_json(output_dir / RUN_FILE).get("finished"))
+    except (CsirError, AttributeError):
+        return False
+
+
+def read_log(output_dir: str | Path):
+    """``log.csv`` of a run as a pandas DataFrame (one row per logged step)."""
+    import pandas as pd
+
+    return pd.read_csv(Path(output_dir) / LOG_FILE)
+
+
+def _label(folder: Path, root: Path | None) -> str:
+    return folder.relative_to(root).as_posix() if root else folder.as_posix()
+
+
+def read_logs(model_dirs: Sequence[str | Path], root: str | Path | None = None):
+    """The ``log.csv`` of several runs in one long DataFrame with a ``model`` column.
+
+    ``model`` is the folder relative to ``root`` (when given).
+    """
+    import pandas as pd
+
+    root = Path(root) if root else None
+    frames = [read_log(d).assign(model=_label(Path(d), root)) for d in model_dirs]
+    return pd.concat(frames, ignore_index=True)
+
+
+def run_table(model_dirs: Sequence[str | Path], root: str | Path | None = None):
+    """One row per finished run from its ``csir_training.json``: steps, pairs, loss, speed."""
+    import pandas as pd
+
+    root = Path(root) if root else None
+    rows = []
+    for folder in map(Path, model_dirs):
+        info = io.read_json(folder / RUN_FILE)
+        rows.append(
+            {
+                "model": _label(folder, root),
+                "pairs": info["train_file"]["pairs"],
+                "steps": info["steps"],
+                "examples_seen": info["examples_seen"],
+                "final_loss": info["final_loss"],
+                "examples_per_s": info["examples_per_s"],
+                "tokens_per_s": info["tokens_per_s"],
+                "train_seconds": info["train_seconds"],
+                "wall_seconds": info["wall_seconds"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- log.csv
+
+
+class _Log:
+    """Appends rows to ``log.csv``; on resume drops rows past the checkpoint (they are redone)."""
+
+    def __init__(self, path: Path, resume_step: int, enabled: bool) -> None:
+        self.path, self.enabled = path, enabled
+        if not enabled:
+            return
+        kept: list[dict[str, str]] = []
+        if path.is_file() and resume_step > 0:
+            with open(path, newline="", encoding="utf-8") as fh:
+                for row in csv.DictReader(fh):
+                    # A run killed mid-write may leave a short last row: drop it.
+                    complete = all(row.get(c) not in (None, "") for c in ("step", "loss"))
+                    if complete and int(row["step"]) <= resume_step:
+                        kept.append(row)
+        with io.atomic_write(path) as fh:
+            writer = csv.DictWriter(fh, LOG_COLUMNS, extrasaction="ignore", lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(kept)
+
+    def append(self, row: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a", newline="", encoding="utf-8") as fh:
+            csv.DictWriter(fh, LOG_COLUMNS, lineterminator="\n").writerow(row)
+
+
+# --------------------------------------------------------------------------- accelerate
+
+
+def _accelerator(precision: str):
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    mixed = {"fp32": "no", "fp16": "fp16", "bf16": "bf16"}[precision]
+    shared = AcceleratorState._shared_state
+    if shared and shared.get("_mixed_precision", mixed) != mixed:
+        # One process training several models in turn (a notebook) with another precision:
+        # accelerate keeps one global state, so reset it (the process group is kept).
+        AcceleratorState._reset_state()
+    accelerator = Accelerator(mixed_precision=mixed)
+    if precision == "fp16" and accelerator.device.type != "cuda":
+        raise ConfigError(
+            f"precision 'fp16' needs a CUDA GPU (this process runs on {accelerator.device}); "
+            "use 'bf16' or 'fp32'"
+        )
+    return accelerator
+
+
+def _check_same_run(where: Path, saved: dict[str, Any], args: TrainingArgs, data: dict) -> None:
+    """A checkpoint or finished run in ``where`` must come from the same settings and data."""
+    saved_args = saved.get("args", {})
+    wanted = args.result_settings()
+    differing = sorted(k for k in wanted if saved_args.get(k) != wanted[k])
+    saved_sha = saved.get("train_file", {}).get("sha256")
+    if saved_sha != data["sha256"]:
+        differing.append("training data (sha256 of the file)")
+    if differing:
+        raise ConfigError(
+            f"{where} holds a run with other settings ({', '.join(differing)}); use another "
+            "output folder, or force=True to delete it and train again"
+        )
+
+
+def _clear_run(output_dir: Path) -> None:
+    """Delete what a previous run wrote into ``output_dir`` (force), nothing else."""
+    shutil.rmtree(output_dir / ckpt.CHECKPOINTS, ignore_errors=True)
+    for name in (RUN_FILE, LOG_FILE, *_MODEL_FILES):
+        with contextlib.suppress(FileNotFoundError):
+            (output_dir / name).unlink()
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def train(
+    args: TrainingArgs,
+    train_file: str | Path,
+    output_dir: str | Path,
+    *,
+    progress: bool = True,
+    force: bool = False,
+    on_step: Callable[[int], None] | None = None,
+) -> Path:
+    """Fine-tune ``args.backbone`` as a one-logit cross-encoder on a training JSONL file.
+
+    Resumes from the latest checkpoint in ``output_dir``; a finished run is not repeated.
+
+    Args:
+        args: the run's settings.
+        train_file: JSONL with ``qid, pid, query, passage, label, query_lang, doc_lang``.
+        output_dir: where the model, ``log.csv``, ``csir_training.json`` and checkpoints go.
+        progress: show a tqdm progress bar (main process only).
+        force: delete a previous run (finished or not) in ``output_dir`` and train again.
+        on_step: called with the step number after every optimizer step (and its checkpoint);
+            an exception raised there stops training, as a crash would.
+
+    Returns:
+        ``output_dir``, loadable with ``AutoModelForSequenceClassification.from_pretrained`` and
+        sentence-transformers ``CrossEncoder``.
+
+    Raises:
+        InputError: for a bad line or an empty training file (file and line named).
+        CheckpointError: for a damaged checkpoint (folder named; delete it).
+        ConfigError: when ``output_dir`` holds a run with other settings or data.
+
+    Example:
+        >>> train(TrainingArgs(max_steps=100), "train.jsonl", "models/run")  # doctest: +SKIP
+    """
+    from accelerate.utils import set_seed
+    from tqdm.auto import tqdm
+
+    from csir.backbones import load_cross_encoder, load_tokenizer
+
+    started = time.perf_counter()
+    train_file, output_dir = Path(train_file), Path(output_dir)
+    if not train_file.is_file():
+        raise CsirError(f"training file {train_file} does not exist; run notebook 02 first")
+    data = file_info(train_file)
+    if is_finished(output_dir) and not force:
+        _check_same_run(output_dir, io.read_json(output_dir / RUN_FILE), args, data)
+        return output_dir
+
+    accelerator = _accelerator(args.precision)
+    main = accelerator.is_main_process
+    if main:
+        if force:
+            _clear_run(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+
+    # Data: every process tokenises the file; the batch plan decides who gets what.
+    tokenizer = load_tokenizer(args.backbone)
+    pairs = tokenize_training_file(train_file, tokenizer, args.max_length)
+    data.update(pairs=len(pairs), positives=int(pairs.labels.sum()))
+    plan = BatchPlan(pairs.lengths, args.batch_size, args.seed, args.megabatch_mult)
+
+    # Model, optimizer, schedule. The seed fixes the new head's initialisation.
+    set_seed(args.seed)
+    model = load_cross_encoder(args.backbone, args.num_layers)
+    optimizer = torch.optim.AdamW(
+        param_groups(model, args.weight_decay),
+        lr=args.learning_rate,
+        fused=accelerator.device.type in ("cuda", "cpu"),
+    )
+    schedule = functools.partial(
+        linear_warmup_decay, warmup_steps=args.warmup_steps, max_steps=args.max_steps
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+
+    # Resume: restores weights, optimizer, scheduler, scaler, RNG; data position follows.
+    state: dict[str, Any] = {
+        "step": 0,
+        "micro_batches": 0,
+        "examples": 0,
+        "tokens": 0,
+        "train_seconds": 0.0,
+        "sessions": [],
+        "last_loss": None,
+        "pending": [0.0] * 5,  # loss, micro-batches, examples, tokens, seconds since last log row
+    }
+    latest = ckpt.latest_checkpoint(output_dir)
+    if latest is not None:
+        saved = ckpt.read_trainer_state(latest)
+        _check_same_run(latest, saved, args, data)
+        state.update(ckpt.load_checkpoint(latest, accelerator, model, optimizer, scheduler))
+    state["sessions"] = [*state["sessions"], {"from_step": state["step"]}]
+    log = _Log(output_dir / LOG_FILE, state["step"], main)
+
+    world, rank, accum = accelerator.num_processes, accelerator.process_index, args.grad_accum
+    remaining = args.max_steps - state["step"]
+    positions = plan.positions(state["micro_batches"], remaining * accum, rank, world)
+    loader = torch.utils.data.DataLoader(
+        BatchDataset(pairs, [plan.batch(p) for p in positions]),
+        batch_size=None,
+        num_workers=args.num_workers,
+        pin_memory=accelerator.device.type == "cuda",
+        # Own generator: creating the iterator must not draw from the global RNG (dropout's).
+        generator=torch.Generator().manual_seed(args.seed),
+    )
+    loader = iter(loader)
+
+    bar = tqdm(
+        total=args.max_steps,
+        initial=state["step"],
+        disable=not (progress and main),
+        desc="/".join(output_dir.parts[-3:]),
+        dynamic_ncols=True,
+    )
+    # Per-process sums since the last flush: loss, micro-batches, examples, tokens.
+    window = torch.zeros(4, dtype=torch.float64, device=accelerator.device)
+    clock = [time.perf_counter()]
+
+    def flush() -> None:
+        """Add the window's totals over all processes to the run's counters and the log row."""
+        totals = accelerator.reduce(window, reduction="sum").tolist()
+        window.zero_()
+        now = time.perf_counter()
+        seconds, clock[0] = now - clock[0], now
+        state["examples"] += int(totals[2])
+        state["tokens"] += int(totals[3])
+        state["train_seconds"] += seconds
+        added = [*totals, seconds]
+        state["pending"] = [a + b for a, b in zip(state["pending"], added, strict=True)]
+
+    grad_norm: Any = float("nan")
+    device = accelerator.device
+    model.train()
+    for step in range(state["step"] + 1, args.max_steps + 1):
+        for micro in range(accum):
+            batch = {k: v.to(device, non_blocking=True) for k, v in next(loader).items()}
+            labels = batch.pop("labels")
+            # Gradients are synchronised across processes only on the last micro-batch.
+            sync = contextlib.nullcontext() if micro == accum - 1 else accelerator.no_sync(model)
+            with sync:
+                logits = model(**batch).logits.squeeze(-1).float()
+                loss = loss_fn(logits, labels)
+                accelerator.backward(loss / accum)
+            window[0] += loss.detach().double()
+            window[1] += 1
+            window[2] += len(labels)
+            window[3] += batch["attention_mask"].sum().double()
+        if args.max_grad_norm > 0:
+            # accelerate unscales fp16 gradients before clipping.
+            grad_norm = accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+        lr = scheduler.get_last_lr()[0]
+        optimizer.step()
+        if not optimizer.step_was_skipped:  # fp16 overflow: no step, no schedule step
+            scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        state["step"], state["micro_batches"] = step, state["micro_batches"] + accum * world
+        bar.update(1)
+
+        if step % args.log_every == 0 or step == args.max_steps:
+            flush()
+            loss_sum, n, examples, tokens, seconds = state["pending"]
+            state["pending"] = [0.0] * 5
+            state["last_loss"] = loss_sum / max(1.0, n)
+            speed = examples / seconds if seconds > 0 else float("nan")
+            log.append(
+                {
+                    "step": step,
+                    "epoch": plan.epoch_of(state["micro_batches"] - 1),
+                    "loss": f"{state['last_loss']:.6f}",
+                    "learning_rate": f"{lr:.6e}",
+                    "grad_norm": f"{float(grad_norm):.4f}",
+                    "examples": int(examples),
+                    "tokens": int(tokens),
+                    "examples_per_s": f"{speed:.3f}",
+                    "tokens_per_s": f"{tokens / seconds if seconds > 0 else float('nan'):.1f}",
+                    "train_seconds": f"{state['train_seconds']:.3f}",
+                }
+            )
+            bar.set_postfix(loss=f"{state['last_loss']:.4f}", lr=f"{lr:.2e}", ex_s=f"{speed:.1f}")
+
+        if args.checkpoint_every and step % args.checkpoint_every == 0 and step < args.max_steps:
+            flush()
+            state["sessions"][-1]["wall_seconds"] = round(time.perf_counter() - started, 3)
+            record = {**state, "args": args.to_dict(), "train_file": data, "world_size": world}
+            ckpt.save_checkpoint(
+                accelerator,
+                output_dir,
+                step,
+                model,
+                optimizer,
+                scheduler,
+                record,
+                args.keep_checkpoints,
+            )
+            clock[0] = time.perf_counter()  # checkpoint time is not training time
+        if on_step is not None:
+            on_step(step)
+    bar.close()
+
+    if main:
+        _save_final(accelerator, model, tokenizer, args, data, state, output_dir, started)
+    accelerator.wait_for_everyone()
+    return output_dir
+
+
+def _save_final(accelerator, model, tokenizer, args, data, state, output_dir, started) -> None:
+    """Write the model folder, then ``csir_training.json`` (its presence marks the run done)."""
+    import accelerate
+    import transformers
+
+    tmp = output_dir / ".final.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model = accelerator.unwrap_model(model)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.model_max_length = args.max_length
+    tokenizer.save_pretrained(tmp)
+    for file in tmp.iterdir():
+        os.replace(file, output_dir / file.name)
+    tmp.rmdir()
+    seconds = state["train_seconds"]
+    sessions = state["sessions"]
+    sessions[-1]["wall_seconds"] = round(time.perf_counter() - started, 3)
+    io.write_json(
+        output_dir / RUN_FILE,
+        {
+            "finished": True,
+            "args": args.to_dict(),
+            "train_file": data,
+            "steps": state["step"],
+            "examples_seen": state["examples"],
+            "tokens_seen": state["tokens"],
+            "final_loss": state["last_loss"],
+            "train_seconds": round(seconds, 3),
+            "wall_seconds": round(sum(s.get("wall_seconds", 0.0) for s in sessions), 3),
+            "examples_per_s": round(state["examples"] / seconds, 3) if seconds else None,
+            "tokens_per_s": round(state["tokens"] / seconds, 1) if seconds else None,
+            "world_size": accelerator.num_processes,
+            "device": str(accelerator.device),
+            "sessions": sessions,
+            "versions": {
+                "csir": __version__,
+                "torch": torch.__version__,
+                "transformers": transformers.__version__,
+                "accelerate": accelerate.__version__,
+            },
+        },
+    )
+    shutil.rmtree(output_dir / ckpt.CHECKPOINTS, ignore_errors=True)
