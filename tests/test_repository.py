@@ -79,3 +79,21 @@ def test_csir_never_hardcodes_the_shared_mirror():
         if "../shared" in p.read_text(encoding="utf-8") or "/work/" in p.read_text(encoding="utf-8")
     ]
     assert offenders == []
+
+
+CONFIG_FILES = sorted((REPO_ROOT / "configs").glob("*/*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_config_files_name_a_notebook_and_pass_its_config(path: Path):
+    yaml = pytest.importorskip("yaml")
+    papermill = pytest.importorskip("papermill")
+    from csir import config
+
+    notebook = REPO_ROOT / "notebooks" / f"{path.stem}.ipynb"
+    assert notebook.is_file(), f"{path} names no notebook (expected {notebook.name})"
+    params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert set(params) <= set(papermill.inspect_notebook(str(notebook))), f"{path}: unknown keys"
+    classes = [c for c in vars(config).values() if getattr(c, "NOTEBOOK", None) == path.stem]
+    assert len(classes) == 1, f"no config class for {path.stem}"
+    classes[0].from_params({**params, "smoke": False})
