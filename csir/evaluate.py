@@ -323,9 +323,15 @@ class Evaluation:
                 path = self.run_path(system.name, name)
                 if not path.is_file():
                     continue
-                run = runs.read_run(path)
-                metrics.check_ids(run, pair.qrels, run_name=str(path), qrels_name=f"qrels {name}")
-                table = metrics.per_query(run, pair.qrels, self.cfg.measures)
+                # A query without any first-stage candidate is absent from the run: it counts 0.
+                table = metrics.per_query(
+                    runs.read_run(path),
+                    pair.qrels,
+                    self.cfg.measures,
+                    missing="zero",
+                    run_name=str(path),
+                    qrels_name=f"qrels of {name}",
+                )
                 frames.append(
                     table.assign(
                         model=system.name,
