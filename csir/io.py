@@ -119,15 +119,29 @@ def write_jsonl(path: str | Path, records: Iterable[dict]) -> int:
     return count
 
 
-def read_jsonl(path: str | Path) -> Iterator[dict]:
-    """Yield the records of a JSON-lines file; a bad line raises :class:`InputError`."""
+def iter_jsonl_records(path: str | Path, *, fix: str = "") -> Iterator[tuple[int, dict]]:
+    """Yield ``(line_number, record)`` for each non-blank line of a JSON-lines file.
+
+    Raises:
+        InputError: naming the file and line, for a line that is not valid JSON or not a JSON
+            object (with ``fix`` as the suggested fix).
+    """
     for number, line in read_lines(path):
         if not line.strip():
             continue
         try:
-            yield json.loads(line)
+            record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(path, f"invalid JSON: {exc.msg}", line=number) from None
+            raise InputError(path, f"invalid JSON: {exc.msg}", line=number, fix=fix) from None
+        if not isinstance(record, dict):
+            raise InputError(path, "a JSON object is expected", line=number, fix=fix)
+        yield number, record
+
+
+def read_jsonl(path: str | Path) -> Iterator[dict]:
+    """Yield the records (JSON objects) of a JSON-lines file, as :func:`iter_jsonl_records`."""
+    for _, record in iter_jsonl_records(path):
+        yield record
 
 
 def download_cache() -> Path:

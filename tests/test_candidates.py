@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import make_tiny_cross_encoder, word_tokenizer
 
 from csir.data import candidates, retrieval
 from csir.data.retrieval import MIXED, Collection
@@ -171,10 +172,6 @@ def test_generate_dispatches_by_name(paragraphs):
 @pytest.fixture(scope="module")
 def tiny_encoder(tmp_path_factory) -> Path:
     """A randomly initialised 2-layer BERT and a word-level tokenizer over the fixture words."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
     texts = [
         *_EN_PARAGRAPHS.values(),
         *_DE_PARAGRAPHS.values(),
@@ -182,33 +179,12 @@ def tiny_encoder(tmp_path_factory) -> Path:
         *_QUESTIONS["de"].values(),
     ]
     words = sorted({w for t in texts for w in f"query: passage: {t}".lower().split()})
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
-    vocab = {w: i for i, w in enumerate([*specials, *words])}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
-    )
-    folder = tmp_path_factory.mktemp("tiny-encoder")
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        pad_token="[PAD]",
-        unk_token="[UNK]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-    )
-    tokenizer.save_pretrained(folder)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+    return make_tiny_cross_encoder(
+        tmp_path_factory.mktemp("tiny-encoder"),
+        tokenizer=word_tokenizer(words, split_punctuation=True),
+        head=False,
         max_position_embeddings=64,
     )
-    BertModel(config).save_pretrained(folder)
-    return folder
 
 
 def test_dense_returns_top_k_and_is_deterministic(paragraphs, tiny_encoder):

@@ -56,6 +56,14 @@ def test_jsonl_round_trip_and_bad_line(tmp_path, write_file):
         list(io.read_jsonl(bad))
 
 
+def test_iter_jsonl_records_numbers_lines_and_refuses_non_objects(write_file):
+    path = write_file("r.jsonl", '{"a": 1}\n\n{"a": 2}\n[3]\n')
+    records = io.iter_jsonl_records(path, fix="write objects")
+    assert next(records) == (1, {"a": 1}) and next(records) == (3, {"a": 2})
+    with pytest.raises(InputError, match=r"r.jsonl:4: a JSON object is expected \(write objects\)"):
+        next(records)
+
+
 def test_read_json_names_line(write_file):
     path = write_file("bad.json", '{\n  "a": 1,\n  }\n')
     with pytest.raises(InputError, match=r"bad.json:3"):

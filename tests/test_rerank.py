@@ -10,6 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from conftest import make_tiny_cross_encoder, word_tokenizer  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 
 from csir.errors import ConfigError, CsirError  # noqa: E402
@@ -18,48 +19,15 @@ from csir.rerank import Reranker, ScoringOptions, rerank  # noqa: E402
 WORDS = [f"w{i}" for i in range(120)]
 
 
-def _tiny_tokenizer():
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {tok: i for i, tok in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", *WORDS])}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", 2), ("[SEP]", 3)],
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        model_input_names=["input_ids", "token_type_ids", "attention_mask"],
-    )
-
-
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     """A randomly initialised 2-layer BERT cross-encoder (one logit) with a word-level tokenizer."""
-    from transformers import BertConfig, BertForSequenceClassification
-
-    folder = tmp_path_factory.mktemp("tiny-ce")
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=4 + len(WORDS),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+    return make_tiny_cross_encoder(
+        tmp_path_factory.mktemp("tiny-ce"),
+        tokenizer=word_tokenizer(WORDS),
         max_position_embeddings=128,
-        num_labels=1,
         initializer_range=0.2,  # spreads the random logits so rankings are not ties of noise
     )
-    BertForSequenceClassification(config).save_pretrained(folder)
-    _tiny_tokenizer().save_pretrained(folder)
-    return folder
 
 
 def _pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:

@@ -457,14 +457,25 @@ def test_jsonl_corpus(write_file):
         ("c.tsv", "d1\t\t \n", "read_corpus", 1, "no text"),
         ("c.jsonl", '{"_id": "a", "text": "x"}\n{"text": "y"}\n', "read_corpus", 2, "needs an id"),
         ("c.jsonl", '{"_id": "a", "text": "x"}\n{"_id": \n', "read_corpus", 2, "invalid JSON"),
-        ("r.txt", "q1 0 d1 1\nq1 0 d2\n", "read_trec_qrels", 2, "4 whitespace"),
-        ("r.txt", "q1 0 d1 yes\n", "read_trec_qrels", 1, "not an integer"),
     ],
 )
 def test_trec_errors_name_file_and_line(write_file, name, content, reader, line, words):
     path = write_file(name, content)
     with pytest.raises(InputError) as info:
         getattr(retrieval, reader)(path)
+    assert info.value.line == line and info.value.path == path
+    assert f"{path}:{line}" in str(info.value) and words in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "words"),
+    [("q1 0 d1 1\nq1 0 d2\n", 2, "3 fields instead of 4"), ("q1 0 d1 yes\n", 1, "not an integer")],
+)
+def test_bad_qrels_name_file_and_line(write_file, trec, content, line, words):
+    queries, corpus, _ = trec
+    path = write_file("r.txt", content)
+    with pytest.raises(InputError) as info:
+        retrieval.load_trec_collection(queries, corpus, path)
     assert info.value.line == line and info.value.path == path
     assert f"{path}:{line}" in str(info.value) and words in str(info.value)
 

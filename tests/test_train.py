@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import random
-import string
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import char_tokenizer, make_tiny_cross_encoder
 from safetensors.torch import load_file
 
 from csir.config import TrainingConfig
@@ -45,25 +45,13 @@ def _one_thread():
 @pytest.fixture(scope="module")
 def tiny_backbone(tmp_path_factory) -> Path:
     """A 2-layer, 32-wide random BERT with a character-level WordPiece tokenizer."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    root = tmp_path_factory.mktemp("tiny")
-    chars = string.ascii_lowercase + string.digits + "?.,'"
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *("##" + c for c in chars)]
-    (root / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    folder = root / "tiny-bert"
-    BertTokenizerFast(vocab_file=str(root / "vocab.txt")).save_pretrained(folder)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
+    return make_tiny_cross_encoder(
+        tmp_path_factory.mktemp("tiny") / "tiny-bert",
+        tokenizer=char_tokenizer(),
+        head=False,
         intermediate_size=37,
         max_position_embeddings=64,
     )
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(folder)
-    return folder
 
 
 def _record(i: int, rng: random.Random, **overrides) -> dict:
@@ -219,7 +207,7 @@ def test_training_args_reject_bad_values(overrides, message):
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("{not json", "not JSON"),
+        ("{not json", "invalid JSON"),
         ("[1, 2]", "a JSON object is expected"),
         (json.dumps({"query": "q", "passage": "p", "label": 1}), "missing key"),
         ("QUERY", "empty or non-text query"),

@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-import string
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, char_tokenizer, make_tiny_cross_encoder
 
 from csir.config import TrainingConfig
 
@@ -35,22 +34,15 @@ def test_notebook_is_output_free():
 
 @pytest.mark.slow
 def test_notebook_trains_a_tiny_model(tmp_path: Path):
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    chars = string.ascii_lowercase + "?. "
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *("##" + c for c in chars)]
-    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    backbone = tmp_path / "tiny-bert"
-    BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt")).save_pretrained(backbone)
-    config = BertConfig(
-        vocab_size=len(vocab),
+    backbone = make_tiny_cross_encoder(
+        tmp_path / "tiny-bert",
+        tokenizer=char_tokenizer(),
+        head=False,
         hidden_size=16,
         num_hidden_layers=1,
-        num_attention_heads=2,
         intermediate_size=16,
         max_position_embeddings=128,
     )
-    BertModel(config).save_pretrained(backbone)
     rng = random.Random(0)
     data = tmp_path / "02"
     for name in TrainingConfig.SMOKE_TRAIN_SETS:

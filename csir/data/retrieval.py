@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from csir import io
 from csir.errors import ConfigError, CsirError, InputError
+from csir.runs import Qrels, Run, read_qrels
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,9 +48,6 @@ TASKS = ("paragraph", "sentence")
 MIXED = "xx"
 """Language code of a mixed-language (MLIR) side."""
 ENGLISH = "en"
-
-Qrels = dict[str, dict[str, int]]
-Run = dict[str, dict[str, float]]
 
 
 class LanguageFileNotFoundError(CsirError, FileNotFoundError):
@@ -838,17 +836,7 @@ def _tsv_records(path: Path) -> Iterable[tuple[int, str, str, str]]:
 
 
 def _jsonl_records(path: Path) -> Iterable[tuple[int, str, str, str]]:
-    import json
-
-    for number, line in io.read_lines(path):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(path, f"invalid JSON: {exc.msg}", line=number) from None
-        if not isinstance(record, dict):
-            raise InputError(path, "a JSONL record must be an object", line=number)
+    for number, record in io.iter_jsonl_records(path):
         key = next((k for k in _JSONL_ID_KEYS if k in record), None)
         if key is None or not isinstance(record.get("text", ""), str):
             raise InputError(
@@ -859,39 +847,6 @@ def _jsonl_records(path: Path) -> Iterable[tuple[int, str, str, str]]:
             )
         title = record.get("title") or ""
         yield number, str(record[key]).strip(), str(title), record.get("text", "")
-
-
-def read_trec_qrels(path: str | Path) -> dict[str, dict[str, int]]:
-    """Read TREC qrels ``qid iteration docid relevance`` (whitespace-separated).
-
-    Raises:
-        InputError: a line without 4 fields or with a non-integer relevance (with its line).
-    """
-    path = Path(path)
-    qrels: Qrels = {}
-    for number, line in io.read_lines(path):
-        if not line.strip():
-            continue
-        parts = line.split()
-        if len(parts) != 4:
-            raise InputError(
-                path,
-                f"expected 4 whitespace-separated fields (qid 0 docid relevance), "
-                f"found {len(parts)}",
-                line=number,
-                fix="write TREC qrels lines like: q1 0 d7 1",
-            )
-        try:
-            relevance = int(parts[3])
-        except ValueError:
-            raise InputError(
-                path,
-                f"relevance {parts[3]!r} is not an integer",
-                line=number,
-                fix="use integer grades (0 = not relevant)",
-            ) from None
-        qrels.setdefault(parts[0], {})[parts[2]] = relevance
-    return qrels
 
 
 def load_trec_collection(
@@ -909,12 +864,13 @@ def load_trec_collection(
     ``qrels_unknown_docs``). Doc ids are their own group (parallel collections share ids).
 
     Raises:
-        InputError: a malformed line (naming file and line), or qrels that judge none of the
-            given queries and documents.
+        InputError: a malformed line (naming file and line; the qrels are read by
+            :func:`csir.runs.read_qrels`, which also refuses an empty qrels file and a judgement
+            given twice), or qrels that judge none of the given queries and documents.
     """
     query_texts = read_queries_tsv(queries)
     docs = read_corpus(corpus)
-    raw = read_trec_qrels(qrels)
+    raw = read_qrels(qrels)
     kept: Qrels = {}
     unknown_queries = unknown_docs = 0
     for qid, rels in raw.items():

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,15 +37,7 @@ def iter_training_pairs(path: str | Path) -> Iterator[tuple[str, str, int]]:
             has an empty query or passage, or a label other than 0/1.
     """
     path = Path(path)
-    for number, line in io.read_lines(path):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(path, f"not JSON: {exc.msg}", line=number, fix=_FIX) from None
-        if not isinstance(record, dict):
-            raise InputError(path, "a JSON object is expected", line=number, fix=_FIX)
+    for number, record in io.iter_jsonl_records(path, fix=_FIX):
         missing = [key for key in RECORD_KEYS if key not in record]
         if missing:
             raise InputError(path, f"missing key(s) {', '.join(missing)}", line=number, fix=_FIX)
