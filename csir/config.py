@@ -271,7 +271,11 @@ class DataGenerationConfig(NotebookConfig):
             self.train_source != "msmarco" or bool(self.train_path),
             "train_source 'msmarco' needs train_path (a triples .tsv or .jsonl, maybe .gz)",
         )
-        _require(self.negatives_per_positive >= 1, "negatives_per_positive must be >= 1")
+        _require(self.negatives_per_positive >= 0, "negatives_per_positive must be >= 0")
+        _require(
+            self.train_source != "msmarco" or self.negatives_per_positive >= 1,
+            "train_source 'msmarco' needs negatives_per_positive >= 1",
+        )
         _require(self.max_pairs >= 0, "max_pairs must be >= 0 (0 means all)")
         _require(self.num_proc >= 0, "num_proc must be >= 0 (0 means all cores)")
         _require(self.seed >= 0, "seed must be >= 0")

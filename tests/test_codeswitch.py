@@ -444,7 +444,7 @@ def test_data_generation_config_smoke_and_checks():
 
     smoke = DataGenerationConfig.from_params({"smoke": True})
     assert smoke.max_pairs == 300 and smoke.probabilities == (0.5, 1.0) and smoke.workers() == 1
-    assert smoke.pairs == ("en-de",) and smoke.ml_languages == ("de",)  # defaults shrink
+    assert smoke.pairs == ("en-de", "en-ar") and smoke.ml_languages == ("de", "ar")  # shrunk
     chosen = DataGenerationConfig.from_params({"smoke": True, "pairs": ["en-ar"]})
     assert chosen.pairs == ("en-ar",)  # explicit choices are kept
     full = DataGenerationConfig.from_params({"smoke": False, "num_proc": 0})

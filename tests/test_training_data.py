@@ -179,6 +179,34 @@ def test_wikiqa_dataset_is_arrow_backed(tmp_path: Path):
     assert ds[0] == next(training.iter_wikiqa("dev"))
 
 
+def test_balance_pairs_keeps_positives_and_k_negatives_each():
+    rows = [
+        {"qid": "a", "label": 0}, {"qid": "a", "label": 1}, {"qid": "a", "label": 0},
+        {"qid": "a", "label": 0}, {"qid": "a", "label": 0},
+        {"qid": "b", "label": 0}, {"qid": "b", "label": 0},
+        {"qid": "c", "label": 1}, {"qid": "c", "label": 1}, {"qid": "c", "label": 0},
+    ]  # fmt: skip
+    kept = list(training.balance_pairs(rows, 2))
+    assert [(r["qid"], r["label"]) for r in kept] == [
+        ("a", 0), ("a", 1), ("a", 0), ("c", 1), ("c", 1), ("c", 0)
+    ]  # fmt: skip
+    assert list(training.balance_pairs(rows, 0)) == rows
+    with pytest.raises(ConfigError):
+        list(training.balance_pairs(rows, -1))
+
+
+@pytest.mark.skipif(not mirror_has_wikiqa(), reason="WikiQA is not in the data mirror")
+def test_balanced_wikiqa_has_the_papers_ratio(tmp_path: Path):
+    ds = training.load_training_pairs(
+        "wikiqa", "train", negatives_per_positive=4, cache_dir=tmp_path
+    )
+    labels = ds["label"]
+    assert (len(labels), sum(labels)) == (4432, 1040)
+    assert len(set(ds["qid"])) == 873  # questions without a correct answer are dropped
+    dev = training.load_training_pairs("wikiqa", "dev", cache_dir=tmp_path)
+    assert len(dev) == 2733  # the dev set keeps every candidate
+
+
 # -------------------------------------------------------------------------------------- MS MARCO
 
 TRIPLES = [(f"query {i // 2}", f"positive {i // 2}", f"negative {i}") for i in range(12)]

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import json
 import urllib.error
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
 from csir import io, paths
@@ -308,8 +309,39 @@ def _stamp(*files: Path) -> str:
     return json.dumps([[str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns] for f in files])
 
 
-def _wikiqa_generator(split, max_pairs, txt, ref, stamp, version):
-    yield from iter_wikiqa(split, max_pairs=max_pairs, txt_path=txt, ref_path=ref)
+def balance_pairs(records: Iterable[dict], negatives_per_positive: int) -> Iterator[dict]:
+    """The paper's ratio: per question, its positives and the first ``k`` × as many negatives.
+
+    Records of one question must be consecutive (as in WikiQA's files). A question without a
+    positive is dropped: it would only teach the base rate. ``negatives_per_positive=0`` keeps
+    every record. Order within a question is kept.
+
+    Example:
+        >>> rows = [{"qid": "a", "label": 0}, {"qid": "a", "label": 1}, {"qid": "a", "label": 0},
+        ...         {"qid": "b", "label": 0}]
+        >>> [r["label"] for r in balance_pairs(rows, 1)]
+        [0, 1]
+    """
+    if negatives_per_positive < 0:
+        raise ConfigError("negatives_per_positive must be >= 0 (0 keeps every pair)")
+    if negatives_per_positive == 0:
+        yield from records
+        return
+    for _, group in itertools.groupby(records, key=lambda record: record["qid"]):
+        group = list(group)
+        positives = sum(1 for record in group if record["label"])
+        budget = negatives_per_positive * positives
+        for record in group:
+            if record["label"]:
+                yield record
+            elif budget > 0:
+                budget -= 1
+                yield record
+
+
+def _wikiqa_generator(split, max_pairs, negatives_per_positive, txt, ref, stamp, version):
+    pairs = balance_pairs(iter_wikiqa(split, txt_path=txt, ref_path=ref), negatives_per_positive)
+    yield from itertools.islice(pairs, max_pairs or None)
 
 
 def _msmarco_generator(path, negatives_per_positive, max_pairs, stamp, version):
@@ -327,8 +359,13 @@ def _from_generator(generator, gen_kwargs: dict, cache_dir: str | Path | None):
     )
 
 
-def wikiqa_dataset(split: str = "train", *, max_pairs: int = 0, cache_dir=None):
-    """WikiQA pairs of a split as an on-disk ``datasets.Dataset`` (see :func:`iter_wikiqa`)."""
+def wikiqa_dataset(
+    split: str = "train", *, max_pairs: int = 0, negatives_per_positive: int = 0, cache_dir=None
+):
+    """WikiQA pairs of a split as an on-disk ``datasets.Dataset`` (see :func:`iter_wikiqa`).
+
+    ``negatives_per_positive > 0`` applies :func:`balance_pairs` before ``max_pairs``.
+    """
     if split not in WIKIQA_SPLITS:
         raise ConfigError(f"WikiQA split {split!r} must be one of {WIKIQA_SPLITS}")
     txt = locate_wikiqa(f"WikiQA-{split}.txt")
@@ -336,6 +373,7 @@ def wikiqa_dataset(split: str = "train", *, max_pairs: int = 0, cache_dir=None):
     kwargs = {
         "split": split,
         "max_pairs": max_pairs,
+        "negatives_per_positive": negatives_per_positive,
         "txt": str(txt),
         "ref": str(ref),
         "stamp": _stamp(txt, ref),
@@ -368,7 +406,7 @@ def load_training_pairs(
     *,
     path: str | Path = "",
     max_pairs: int = 0,
-    negatives_per_positive: int = 4,
+    negatives_per_positive: int | None = None,
     cache_dir: str | Path | None = None,
 ):
     """English training pairs as a ``datasets.Dataset`` with ``qid, pid, query, passage, label``.
@@ -378,17 +416,24 @@ def load_training_pairs(
         split: WikiQA split (ignored for MS MARCO).
         path: MS MARCO triples file.
         max_pairs: keep only the first pairs (0: all).
-        negatives_per_positive: MS MARCO negatives per positive.
+        negatives_per_positive: negatives kept per positive. ``None``: the source's default
+            (MS MARCO 4, as in the paper; WikiQA every pair). For WikiQA, a positive count
+            drops questions without a correct answer (see :func:`balance_pairs`).
         cache_dir: where ``datasets`` keeps the Arrow copy (default ``<CSIR_CACHE_DIR>/datasets``).
     """
     if source == "wikiqa":
-        return wikiqa_dataset(split, max_pairs=max_pairs, cache_dir=cache_dir)
+        return wikiqa_dataset(
+            split,
+            max_pairs=max_pairs,
+            negatives_per_positive=negatives_per_positive or 0,
+            cache_dir=cache_dir,
+        )
     if source == "msmarco":
         if not path:
             raise ConfigError("source 'msmarco' needs the path of a triples file (train_path)")
         return msmarco_dataset(
             path,
-            negatives_per_positive=negatives_per_positive,
+            negatives_per_positive=4 if negatives_per_positive is None else negatives_per_positive,
             max_pairs=max_pairs,
             cache_dir=cache_dir,
         )
