@@ -8,7 +8,7 @@ pairs/s. Variants run one after another in this process, in a rotated order per 
 Run:
     CSIR_DATA_DIR=../shared/data python benchmarks/rerank_quality.py \\
         --model build/cpu/03_training/models/e5-small-offline/zero-shot/en-en/p=0.0/seed=1 \\
-        --pairs en-en en-de --queries 60 --top-k 10
+        --task sentence --pairs en-en en-de --queries 60 --top-k 10
 Writes ``benchmarks/rerank_quality.json``.
 """
 
@@ -30,13 +30,16 @@ VARIANTS = {
 }
 
 
-def evaluate(model: Path, pairs: list[str], queries: int, top_k: int, options: dict, out: Path):
+def evaluate(
+    model: Path, task: str, pairs: list[str], queries: int, top_k: int, options: dict, out: Path
+):
     """One full evaluation of ``model`` with scoring ``options``; returns (seconds, metrics)."""
     from csir.config import EvaluationConfig
     from csir.evaluate import Evaluation
 
     cfg = EvaluationConfig.from_params(
         {
+            "task": task,
             "pairs": pairs,
             "model_dirs": [str(model)],
             "max_queries": queries,
@@ -60,6 +63,7 @@ def evaluate(model: Path, pairs: list[str], queries: int, top_k: int, options: d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--task", default="sentence", choices=["paragraph", "sentence"])
     parser.add_argument("--pairs", nargs="+", default=["en-en", "en-de"])
     parser.add_argument("--queries", type=int, default=60)
     parser.add_argument("--top-k", type=int, default=10)
@@ -74,7 +78,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.variants:
             seconds, metrics = evaluate(
-                args.model, args.pairs, args.queries, args.top_k, VARIANTS[name], Path(tmp) / name
+                args.model,
+                args.task,
+                args.pairs,
+                args.queries,
+                args.top_k,
+                VARIANTS[name],
+                Path(tmp) / name,
             )
             rr = metrics[metrics["measure"] == "RR@10"]
             runs = (Path(tmp) / name / "runs").rglob("*.trec")
@@ -98,6 +108,7 @@ def main() -> None:
         "model": str(args.model),
         "machine": f"{platform.machine()} CPU, {args.threads} threads, {platform.python_version()}",
         "torch": torch.__version__,
+        "task": args.task,
         "pairs": args.pairs,
         "queries": args.queries,
         "top_k": args.top_k,
