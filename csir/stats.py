@@ -1,0 +1,223 @@
+"""Paired significance tests on per-query scores, with multiple-comparison corrections.
+
+Pure functions: per-query values in, p-values out (ranx ``compare`` / PyTerrier ``Experiment``
+style). Tests come from scipy, corrections from statsmodels; nothing is hand-rolled.
+
+A system name carries its seed as the last path part (``…/seed=1``, as notebook 03 names its
+models). Seeds are never picked on test data: :func:`average_seeds` averages each query's value
+over a system's seeds before testing, and :func:`seed_summary` reports mean ± sd of the aggregate.
+
+Example:
+    >>> table = compare(per_query, baseline="e5/zero-shot/en-en/p=0.0")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from csir.errors import ConfigError, CsirError
+
+TESTS = ("t-test", "permutation")
+CORRECTIONS = ("bonferroni", "holm", "none")
+SIGNIFICANCE_COLUMNS = (
+    "system",
+    "baseline",
+    "dataset",
+    "task",
+    "query_lang",
+    "doc_lang",
+    "measure",
+    "delta",
+    "p_value",
+    "p_adjusted",
+    "correction",
+    "significant",
+)
+PAIR_KEYS = ["dataset", "task", "query_lang", "doc_lang", "measure"]
+_SEED = re.compile(r"/seed=(\d+)$")
+
+
+def split_seed(model: str) -> tuple[str, int | None]:
+    """``"e5/bl-cs/en-de/p=0.5/seed=2"`` → ``("e5/bl-cs/en-de/p=0.5", 2)``; no seed → None."""
+    match = _SEED.search(model)
+    if not match:
+        return model, None
+    return model[: match.start()], int(match.group(1))
+
+
+def paired_t_test(system: Sequence[float], baseline: Sequence[float]) -> float:
+    """Two-sided p-value of scipy's paired t-test; 1.0 when the two are identical."""
+    from scipy import stats
+
+    a, b = _paired(system, baseline)
+    if np.allclose(a, b):
+        return 1.0
+    return float(stats.ttest_rel(a, b).pvalue)
+
+
+def permutation_test(
+    system: Sequence[float],
+    baseline: Sequence[float],
+    *,
+    n_resamples: int = 10_000,
+    rng: np.random.Generator | int = 0,
+) -> float:
+    """Two-sided p-value of a paired randomisation test of the mean difference (scipy).
+
+    Each query's pair of values is swapped at random (``permutation_type="samples"``); with
+    few queries scipy enumerates every assignment exactly.
+    """
+    from scipy import stats
+
+    a, b = _paired(system, baseline)
+    if np.allclose(a, b):
+        return 1.0
+    result = stats.permutation_test(
+        (a, b),
+        lambda x, y, axis: np.mean(x - y, axis=axis),
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=n_resamples,
+        alternative="two-sided",
+        random_state=np.random.default_rng(rng),
+    )
+    return float(result.pvalue)
+
+
+def correct(
+    p_values: Sequence[float], method: str = "bonferroni", alpha: float = 0.05
+) -> tuple[np.ndarray, np.ndarray]:
+    """Adjusted p-values and reject flags over one family of tests (statsmodels).
+
+    Args:
+        p_values: the raw p-values of the family.
+        method: ``"bonferroni"``, ``"holm"`` or ``"none"``.
+        alpha: family-wise error rate.
+
+    Returns:
+        ``(reject, p_adjusted)`` as numpy arrays in input order.
+    """
+    from statsmodels.stats.multitest import multipletests
+
+    if method not in CORRECTIONS:
+        raise ConfigError(f"correction {method!r} must be one of {CORRECTIONS}")
+    p = np.asarray(p_values, dtype=float)
+    if p.size == 0:
+        return np.zeros(0, dtype=bool), p
+    if method == "none":
+        return p < alpha, p
+    reject, adjusted, _, _ = multipletests(p, alpha=alpha, method=method)
+    return reject, adjusted
+
+
+def average_seeds(per_query: pd.DataFrame) -> pd.DataFrame:
+    """Per-query values averaged over each system's seeds; ``model`` becomes the system name.
+
+    Input: notebook 04's ``per_query.parquet`` (``model, dataset, task, query_lang, doc_lang,
+    query_id, measure, value``). Output: the same columns plus ``n_seeds``.
+    """
+    frame = per_query.copy()
+    frame["model"] = [split_seed(m)[0] for m in frame["model"]]
+    keys = ["model", *PAIR_KEYS[:4], "query_id", "measure"]
+    seeds = per_query["model"].map(lambda m: split_seed(m)[1])
+    frame["seed"] = seeds
+    grouped = frame.groupby(keys, sort=False)
+    out = grouped["value"].mean().to_frame()
+    out["n_seeds"] = grouped["seed"].nunique(dropna=False)
+    return out.reset_index()
+
+
+def seed_summary(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± sd over seeds of each system's aggregate (``metrics.csv`` in, one row per system)."""
+    frame = metrics.copy()
+    frame["system"] = [split_seed(m)[0] for m in frame["model"]]
+    grouped = frame.groupby(["system", *PAIR_KEYS], sort=False)["value"]
+    out = grouped.agg(mean="mean", sd="std", n_seeds="size").reset_index()
+    out["sd"] = out["sd"].fillna(0.0)
+    return out
+
+
+def compare(
+    per_query: pd.DataFrame,
+    baseline: str,
+    *,
+    systems: Sequence[str] | None = None,
+    measures: Sequence[str] = ("RR@10",),
+    test: str = "t-test",
+    correction: str = "bonferroni",
+    alpha: float = 0.05,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Every system against ``baseline`` on every (dataset, task, pair, measure) they share.
+
+    Per-query values are first averaged over seeds (:func:`average_seeds`), so ``baseline`` and
+    ``systems`` are names without ``/seed=``. One correction family per measure: all the
+    comparisons of that measure in the table (systems × pairs), as the paper's Bonferroni.
+
+    Returns:
+        A DataFrame with :data:`SIGNIFICANCE_COLUMNS` (``delta`` = system − baseline mean).
+
+    Raises:
+        CsirError: the baseline is absent, or a system and the baseline judge different queries.
+        ConfigError: an unknown test or correction.
+    """
+    if test not in TESTS:
+        raise ConfigError(f"test {test!r} must be one of {TESTS}")
+    if correction not in CORRECTIONS:
+        raise ConfigError(f"correction {correction!r} must be one of {CORRECTIONS}")
+    frame = average_seeds(per_query)
+    frame = frame[frame["measure"].isin(measures)]
+    names = list(dict.fromkeys(frame["model"]))
+    if baseline not in names:
+        raise CsirError(
+            f"baseline {baseline!r} has no per-query scores; systems present: {', '.join(names)}"
+        )
+    wanted = [s for s in (systems or names) if s != baseline]
+    rows = []
+    for key, group in frame.groupby(PAIR_KEYS, sort=False):
+        base = group[group["model"] == baseline].set_index("query_id")["value"]
+        if base.empty:
+            continue
+        for name in wanted:
+            other = group[group["model"] == name].set_index("query_id")["value"]
+            if other.empty:
+                continue
+            if set(other.index) != set(base.index):
+                raise CsirError(
+                    f"{name} and {baseline} judge different queries on {'/'.join(key[:4])} "
+                    f"({len(other)} vs {len(base)}); evaluate both on the same pairs and queries"
+                )
+            a, b = other.loc[base.index].to_numpy(), base.to_numpy()
+            if test == "t-test":
+                p = paired_t_test(a, b)
+            else:
+                p = permutation_test(a, b, n_resamples=n_resamples, rng=seed)
+            rows.append(
+                dict(zip(PAIR_KEYS, key, strict=True), system=name, baseline=baseline)
+                | {"delta": float(a.mean() - b.mean()), "p_value": p}
+            )
+    table = pd.DataFrame(rows, columns=[*PAIR_KEYS, "system", "baseline", "delta", "p_value"])
+    table["p_adjusted"] = np.nan
+    table["significant"] = False
+    for _, index in table.groupby("measure").groups.items():
+        reject, adjusted = correct(table.loc[index, "p_value"], correction, alpha)
+        table.loc[index, "p_adjusted"] = adjusted
+        table.loc[index, "significant"] = reject
+    table["correction"] = correction
+    table["significant"] = table["significant"].astype(bool)
+    return table[list(SIGNIFICANCE_COLUMNS)]
+
+
+def _paired(system: Sequence[float], baseline: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.asarray(system, dtype=float), np.asarray(baseline, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or a.size < 2:
+        raise CsirError(
+            f"paired tests need two equally long 1-d score lists of >= 2 queries, "
+            f"got shapes {a.shape} and {b.shape}"
+        )
+    return a, b

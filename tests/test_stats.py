@@ -1,0 +1,98 @@
+"""Paired tests and corrections, checked against scipy/statsmodels and hand computations."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as scipy_stats
+
+from csir import stats
+from csir.errors import ConfigError, CsirError
+
+SYSTEM = [1.0, 0.5, 1.0, 1.0, 0.33, 1.0]
+BASE = [0.5, 0.5, 0.25, 1.0, 0.2, 0.5]
+
+
+def test_paired_t_test_is_scipys():
+    expected = scipy_stats.ttest_rel(SYSTEM, BASE).pvalue
+    assert stats.paired_t_test(SYSTEM, BASE) == pytest.approx(expected)
+    assert stats.paired_t_test(BASE, BASE) == 1.0
+
+
+def test_permutation_test_is_exact_for_few_queries():
+    # every sign assignment of the 6 differences, by hand
+    diffs = np.subtract(SYSTEM, BASE)
+    observed = abs(diffs.mean())
+    means = [abs((diffs * signs).mean()) for signs in itertools.product((1, -1), repeat=6)]
+    expected = np.mean([m >= observed - 1e-12 for m in means])
+    assert stats.permutation_test(SYSTEM, BASE) == pytest.approx(expected)
+    assert stats.permutation_test(BASE, BASE) == 1.0
+
+
+def test_bonferroni_turns_a_significant_result_insignificant():
+    p = [0.01, 0.02, 0.04]
+    reject, adjusted = stats.correct(p, "bonferroni")
+    assert adjusted == pytest.approx([0.03, 0.06, 0.12])
+    assert reject.tolist() == [True, False, False]  # 0.02 and 0.04 were significant alone
+    reject, adjusted = stats.correct(p, "holm")
+    assert adjusted == pytest.approx([0.03, 0.04, 0.04])
+    assert reject.tolist() == [True, True, True]
+    reject, adjusted = stats.correct(p, "none")
+    assert reject.tolist() == [True, True, True] and adjusted.tolist() == p
+    with pytest.raises(ConfigError):
+        stats.correct(p, "fdr")
+
+
+def _per_query() -> pd.DataFrame:
+    rows = []
+    for model, values in {
+        "e5/zero-shot/en-en/p=0.0/seed=1": BASE,
+        "e5/zero-shot/en-en/p=0.0/seed=2": BASE,
+        "e5/bl-cs/en-de/p=0.5/seed=1": SYSTEM,
+        "e5/bl-cs/en-de/p=0.5/seed=2": [v - 0.1 for v in SYSTEM],
+    }.items():
+        for i, value in enumerate(values):
+            rows.append(("xquad-r", "sentence", "en", "de", f"q{i}", "RR@10", value, model))
+    columns = ["dataset", "task", "query_lang", "doc_lang", "query_id", "measure", "value"]
+    return pd.DataFrame(rows, columns=[*columns, "model"])
+
+
+def test_compare_averages_seeds_and_corrects():
+    table = stats.compare(_per_query(), baseline="e5/zero-shot/en-en/p=0.0")
+    assert list(table.columns) == list(stats.SIGNIFICANCE_COLUMNS)
+    (row,) = table.itertuples()
+    averaged = np.subtract(SYSTEM, 0.05)
+    assert row.system == "e5/bl-cs/en-de/p=0.5"
+    assert row.delta == pytest.approx(averaged.mean() - np.mean(BASE))
+    assert row.p_value == pytest.approx(scipy_stats.ttest_rel(averaged, BASE).pvalue)
+    assert row.p_adjusted == pytest.approx(row.p_value)  # a family of one
+    assert row.significant == (row.p_value < 0.05)
+    assert row.correction == "bonferroni"
+
+
+def test_seed_summary_reports_mean_and_sd():
+    per_query = _per_query()
+    metrics = per_query.groupby(["model", *stats.PAIR_KEYS])["value"].mean().reset_index()
+    summary = stats.seed_summary(metrics).set_index("system")
+    bl = summary.loc["e5/bl-cs/en-de/p=0.5"]
+    assert bl["n_seeds"] == 2
+    assert bl["mean"] == pytest.approx(np.mean(SYSTEM) - 0.05)
+    assert bl["sd"] == pytest.approx(np.std([np.mean(SYSTEM), np.mean(SYSTEM) - 0.1], ddof=1))
+
+
+def test_compare_errors():
+    per_query = _per_query()
+    with pytest.raises(CsirError, match="baseline"):
+        stats.compare(per_query, baseline="e5/translate-test/en-en/p=0.0")
+    with pytest.raises(ConfigError):
+        stats.compare(per_query, baseline="e5/zero-shot/en-en/p=0.0", test="wilcoxon")
+    fewer = per_query[
+        ~((per_query["model"].str.contains("bl-cs")) & (per_query["query_id"] == "q0"))
+    ]
+    with pytest.raises(CsirError, match="different queries"):
+        stats.compare(fewer, baseline="e5/zero-shot/en-en/p=0.0")
+    assert stats.split_seed("a/b/seed=3") == ("a/b", 3)
+    assert stats.split_seed("first-stage/bm25") == ("first-stage/bm25", None)
