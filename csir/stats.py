@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -221,3 +222,74 @@ def _paired(system: Sequence[float], baseline: Sequence[float]) -> tuple[np.ndar
             f"got shapes {a.shape} and {b.shape}"
         )
     return a, b
+
+
+def zero_shot_baselines(systems: Sequence[str]) -> dict[str, list[str]]:
+    """Each system's baseline: the zero-shot model of the same backbone (first path part).
+
+    Systems that are no model of a backbone with a zero-shot model (e.g. ``first-stage/bm25``)
+    are compared with every zero-shot baseline. Seeds are ignored (names may carry them or not).
+    """
+    names = list(dict.fromkeys(split_seed(s)[0] for s in systems))
+    baselines = {n.split("/")[0]: n for n in names if "zero-shot" in n.split("/")}
+    out: dict[str, list[str]] = {}
+    for name in names:
+        if name in baselines.values():
+            continue
+        backbone = name.split("/")[0]
+        targets = [baselines[backbone]] if backbone in baselines else list(baselines.values())
+        for target in targets:
+            out.setdefault(target, []).append(name)
+    return out
+
+
+def compare_with_zero_shot(per_query: pd.DataFrame, **options) -> pd.DataFrame:
+    """:func:`compare` for every zero-shot baseline and its systems, one correction family per
+    measure over the whole table (all baselines together)."""
+    baselines = zero_shot_baselines(per_query["model"].unique())
+    if not baselines:
+        raise CsirError(
+            "no zero-shot model among the evaluated systems (a name with 'zero-shot' in it); "
+            "evaluate the model trained on zero-shot/en-en in notebook 04"
+        )
+    correction = options.pop("correction", "bonferroni")
+    alpha = options.get("alpha", 0.05)
+    tables = [
+        compare(per_query, baseline, systems=systems, correction="none", **options)
+        for baseline, systems in baselines.items()
+    ]
+    table = pd.concat(tables, ignore_index=True)
+    for _, index in table.groupby("measure").groups.items():
+        reject, adjusted = correct(table.loc[index, "p_value"], correction, alpha)
+        table.loc[index, "p_adjusted"] = adjusted
+        table.loc[index, "significant"] = reject
+    table["correction"] = correction
+    table["significant"] = table["significant"].astype(bool)
+    return table
+
+
+def latex_table(table: pd.DataFrame, measure: str = "RR@10") -> str:
+    """Deltas of one measure as a LaTeX table: systems × pairs, ``$^\\dagger$`` = significant."""
+    rows = table[table["measure"] == measure].copy()
+    rows["pair"] = rows["query_lang"].str.upper() + "–" + rows["doc_lang"].str.upper()
+    rows["cell"] = [
+        f"{d:+.3f}" + ("$^\\dagger$" if s else "")
+        for d, s in zip(rows["delta"], rows["significant"], strict=True)
+    ]
+    wide = rows.pivot_table(index="system", columns="pair", values="cell", aggfunc="first")
+    wide.index.name = None
+    wide.columns.name = None
+    return wide.fillna("–").to_latex(escape=False, column_format="l" + "r" * wide.shape[1])
+
+
+def read_evaluation(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``per_query.parquet`` and ``metrics.csv`` of notebook 04, with one clear error if absent."""
+    folder = Path(folder)
+    files = [folder / "per_query.parquet", folder / "metrics.csv"]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise CsirError(
+            f"missing {', '.join(missing)}: these files are written by notebook 04_evaluation; "
+            "run it first, or point evaluation_dir at its output_dir"
+        )
+    return pd.read_parquet(files[0]), pd.read_csv(files[1])

@@ -96,3 +96,34 @@ def test_compare_errors():
         stats.compare(fewer, baseline="e5/zero-shot/en-en/p=0.0")
     assert stats.split_seed("a/b/seed=3") == ("a/b", 3)
     assert stats.split_seed("first-stage/bm25") == ("first-stage/bm25", None)
+
+
+def test_compare_with_zero_shot_corrects_over_the_whole_table():
+    per_query = _per_query()
+    extra = per_query[per_query["model"].str.contains("zero-shot")].assign(
+        model="first-stage/bm25", value=lambda f: f["value"] + np.linspace(0.2, 0.4, len(f))
+    )
+    table = stats.compare_with_zero_shot(pd.concat([per_query, extra]), correction="bonferroni")
+    assert set(table["system"]) == {"e5/bl-cs/en-de/p=0.5", "first-stage/bm25"}
+    assert set(table["baseline"]) == {"e5/zero-shot/en-en/p=0.0"}
+    assert np.allclose(table["p_adjusted"], np.minimum(table["p_value"] * 2, 1.0))
+    latex = stats.latex_table(table)
+    assert "EN–DE" in latex and "\\toprule" in latex
+    assert ("$^\\dagger$" in latex) == bool(table["significant"].any())
+    with pytest.raises(CsirError, match="zero-shot"):
+        stats.compare_with_zero_shot(extra)
+
+
+def test_missing_evaluation_names_notebook_04(tmp_path):
+    with pytest.raises(CsirError, match="04_evaluation"):
+        stats.read_evaluation(tmp_path)
+
+
+def test_significance_config():
+    from csir.config import SignificanceConfig
+
+    assert SignificanceConfig.from_params({"smoke": True}).n_resamples == 1000
+    with pytest.raises(ConfigError, match="correction"):
+        SignificanceConfig.from_params({"correction": "fdr", "smoke": False})
+    with pytest.raises(ConfigError, match="unknown"):
+        SignificanceConfig.from_params({"baseline_name": "x"})
