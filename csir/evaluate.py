@@ -312,42 +312,55 @@ class Evaluation:
 
     # -- metrics
 
-    def per_query(self) -> pd.DataFrame:
-        """Per-query values of every measure for every (system, pair) whose run exists."""
+    def _per_query_of(self, pair: retrieval.RetrievalPair) -> list[pd.DataFrame]:
+        """Per-query values of every system whose run of ``pair`` exists."""
         from csir import metrics, runs
 
         frames = []
-        for name in self.pair_names:
-            pair = self.pair(name)
-            for system in self.systems:
-                path = self.run_path(system.name, name)
-                if not path.is_file():
-                    continue
-                # A query without any first-stage candidate is absent from the run: it counts 0.
-                table = metrics.per_query(
-                    runs.read_run(path),
-                    pair.qrels,
-                    self.cfg.measures,
-                    missing="zero",
-                    run_name=str(path),
-                    qrels_name=f"qrels of {name}",
+        for system in self.systems:
+            path = self.run_path(system.name, pair.name)
+            if not path.is_file():
+                continue
+            # A query without any first-stage candidate is absent from the run: it counts 0.
+            table = metrics.per_query(
+                runs.read_run(path),
+                pair.qrels,
+                self.cfg.measures,
+                missing="zero",
+                run_name=str(path),
+                qrels_name=f"qrels of {pair.name}",
+            )
+            frames.append(
+                table.assign(
+                    model=system.name,
+                    dataset=self.cfg.dataset,
+                    task=self.cfg.task,
+                    query_lang=pair.query_lang,
+                    doc_lang=pair.doc_lang,
                 )
-                frames.append(
-                    table.assign(
-                        model=system.name,
-                        dataset=self.cfg.dataset,
-                        task=self.cfg.task,
-                        query_lang=pair.query_lang,
-                        doc_lang=pair.doc_lang,
-                    )
-                )
-        if not frames:
-            return pd.DataFrame(columns=list(PER_QUERY_COLUMNS))
-        return pd.concat(frames, ignore_index=True)[list(PER_QUERY_COLUMNS)]
+            )
+        return frames
+
+    def per_query(self) -> pd.DataFrame:
+        """Per-query values of every measure for every (system, pair) whose run exists."""
+        frames = [f for name in self.pair_names for f in self._per_query_of(self.pair(name))]
+        return _concat_per_query(frames)
+
+    def pair_counts(self) -> pd.DataFrame:
+        """Queries, documents and the other counts of every pair (after the query subset)."""
+        return retrieval.pairs_table(self.pair(name) for name in self.pair_names)
 
     def score(self) -> pd.DataFrame:
-        """Write ``metrics.csv``, ``per_query.parquet`` and ``pairs.csv``; return the metrics."""
-        per_query = self.per_query()
+        """Write ``metrics.csv``, ``per_query.parquet`` and ``pairs.csv``; return the metrics.
+
+        Each pair is built once and dropped before the next, so only one pair's text is held.
+        """
+        frames, counts = [], []
+        for name in self.pair_names:
+            pair = self.pair(name)
+            frames += self._per_query_of(pair)
+            counts.append(pair.row())
+        per_query = _concat_per_query(frames)
         keys = ["model", "dataset", "task", "query_lang", "doc_lang", "measure"]
         table = (
             per_query.groupby(keys, sort=False)["value"]
@@ -359,26 +372,14 @@ class Evaluation:
         with io.atomic_write(self.out / "metrics.csv") as fh:
             table.to_csv(fh, index=False, float_format="%.6f")
         with io.atomic_write(self.out / "pairs.csv") as fh:
-            self.pair_counts().to_csv(fh, index=False)
+            pd.DataFrame(counts).to_csv(fh, index=False)
         return table
 
-    def pair_counts(self) -> pd.DataFrame:
-        """Queries and documents of every pair (after the query subset)."""
-        rows = []
-        for name in self.pair_names:
-            pair = self.pair(name)
-            rows.append(
-                {
-                    "dataset": self.cfg.dataset,
-                    "task": self.cfg.task,
-                    "pair": name,
-                    "setting": pair.setting,
-                    "queries": len(pair.queries),
-                    "docs": len(pair.docs),
-                    **{f"count_{k}": v for k, v in pair.counts.items()},
-                }
-            )
-        return pd.DataFrame(rows)
+
+def _concat_per_query(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    if not frames:
+        return pd.DataFrame(columns=list(PER_QUERY_COLUMNS))
+    return pd.concat(frames, ignore_index=True)[list(PER_QUERY_COLUMNS)]
 
 
 def restrict_queries(
@@ -388,11 +389,18 @@ def restrict_queries(
     if qids is None:
         return pair
     keep = [q for q in pair.queries if q in qids]
+    qrels = {q: pair.qrels[q] for q in keep if q in pair.qrels}
+    counts = {
+        **pair.counts,
+        "queries": len(keep),
+        "relevant": sum(r > 0 for rels in qrels.values() for r in rels.values()),
+    }
     return dataclasses.replace(
         pair,
         queries={q: pair.queries[q] for q in keep},
-        qrels={q: pair.qrels[q] for q in keep if q in pair.qrels},
+        qrels=qrels,
         query_langs={q: pair.query_langs[q] for q in keep},
+        counts=counts,
     )
 
 

@@ -203,6 +203,12 @@ def compare(
                 | {"delta": float(a.mean() - b.mean()), "p_value": p}
             )
     table = pd.DataFrame(rows, columns=[*PAIR_KEYS, "system", "baseline", "delta", "p_value"])
+    return _apply_correction(table, correction, alpha)[list(SIGNIFICANCE_COLUMNS)]
+
+
+def _apply_correction(table: pd.DataFrame, correction: str, alpha: float) -> pd.DataFrame:
+    """Fill ``p_adjusted``/``significant``/``correction``: one family per measure."""
+    table = table.copy()
     table["p_adjusted"] = np.nan
     table["significant"] = False
     for _, index in table.groupby("measure").groups.items():
@@ -211,7 +217,7 @@ def compare(
         table.loc[index, "significant"] = reject
     table["correction"] = correction
     table["significant"] = table["significant"].astype(bool)
-    return table[list(SIGNIFICANCE_COLUMNS)]
+    return table
 
 
 def _paired(system: Sequence[float], baseline: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -258,14 +264,7 @@ def compare_with_zero_shot(per_query: pd.DataFrame, **options) -> pd.DataFrame:
         compare(per_query, baseline, systems=systems, correction="none", **options)
         for baseline, systems in baselines.items()
     ]
-    table = pd.concat(tables, ignore_index=True)
-    for _, index in table.groupby("measure").groups.items():
-        reject, adjusted = correct(table.loc[index, "p_value"], correction, alpha)
-        table.loc[index, "p_adjusted"] = adjusted
-        table.loc[index, "significant"] = reject
-    table["correction"] = correction
-    table["significant"] = table["significant"].astype(bool)
-    return table
+    return _apply_correction(pd.concat(tables, ignore_index=True), correction, alpha)
 
 
 def latex_table(table: pd.DataFrame, measure: str = "RR@10") -> str:
@@ -293,3 +292,22 @@ def read_evaluation(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             "run it first, or point evaluation_dir at its output_dir"
         )
     return pd.read_parquet(files[0]), pd.read_csv(files[1])
+
+
+def write_significance(
+    table: pd.DataFrame, seeds: pd.DataFrame, out: str | Path, measures: Sequence[str]
+) -> list[Path]:
+    """Write ``significance.csv``, ``seeds.csv`` and one ``significance_<measure>.tex`` each."""
+    from csir import io
+
+    out = Path(out)
+    written = [out / "significance.csv", out / "seeds.csv"]
+    with io.atomic_write(written[0]) as fh:
+        table.to_csv(fh, index=False, float_format="%.6g")
+    with io.atomic_write(written[1]) as fh:
+        seeds.to_csv(fh, index=False, float_format="%.6g")
+    for measure in measures:
+        written.append(out / f"significance_{measure.replace('@', '_at_')}.tex")
+        with io.atomic_write(written[-1]) as fh:
+            fh.write(latex_table(table, measure))
+    return written

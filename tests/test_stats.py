@@ -127,3 +127,16 @@ def test_significance_config():
         SignificanceConfig.from_params({"correction": "fdr", "smoke": False})
     with pytest.raises(ConfigError, match="unknown"):
         SignificanceConfig.from_params({"baseline_name": "x"})
+
+
+def test_write_significance_writes_csv_and_latex(tmp_path):
+    table = stats.compare(_per_query(), baseline="e5/zero-shot/en-en/p=0.0")
+    seeds = stats.seed_summary(_per_query().groupby(["model", *stats.PAIR_KEYS])["value"].mean()
+                               .reset_index())  # fmt: skip
+    written = stats.write_significance(table, seeds, tmp_path, ["RR@10"])
+    assert [p.name for p in written] == [
+        "significance.csv",
+        "seeds.csv",
+        "significance_RR_at_10.tex",
+    ]
+    assert list(pd.read_csv(written[0]).columns) == list(stats.SIGNIFICANCE_COLUMNS)
