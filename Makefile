@@ -18,7 +18,7 @@ export CSIR_DATA_DIR
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup all test test-fast lint format smoke pipeline pipeline-full lab scrub clean
+.PHONY: help setup all test test-fast lint format smoke pipeline reproduce paper figures lab scrub clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -32,7 +32,7 @@ setup: $(BIN)/python ## create .venv and install csir with the offline backbone,
 	$(BIN)/python -m pip install --quiet -e ".[offline,notebooks,dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 
-all: setup pipeline ## set up, then run the pipeline in its CPU configuration (notebooks 01-04)
+all: setup pipeline ## set up, then run the pipeline in its CPU configuration (all six notebooks)
 
 test: ## run the test suite, then execute every notebook in smoke mode with nbval
 	$(BIN)/python -m pytest tests
@@ -49,30 +49,25 @@ format: ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix csir tests benchmarks notebooks
 	$(BIN)/ruff format csir tests benchmarks
 
-# One executed copy per notebook and mode; each mode writes its results under build/<mode>/.
-$(BUILD)/smoke/%.ipynb: notebooks/%.ipynb FORCE
-	@mkdir -p $(@D)
-	CSIR_BUILD_DIR=$(abspath $(@D)) $(BIN)/papermill --log-output $< $@ -p smoke True
+# Every configuration is one YAML in configs/ run by csir.pipeline (papermill): executed notebooks
+# and results land in build/<config>/. CONFIG picks the configuration of `make figures`.
+CONFIG ?= cpu
+PIPELINE := $(BIN)/python -m csir.pipeline
 
-# The CPU configuration: each notebook's full defaults, overridden by configs/cpu/<notebook>.yaml
-# where one exists (training and evaluation shrunk to what 2 CPU cores finish in about an hour).
-$(BUILD)/cpu/%.ipynb: notebooks/%.ipynb FORCE
-	@mkdir -p $(@D)
-	CSIR_BUILD_DIR=$(abspath $(@D)) $(BIN)/papermill --log-output $< $@ -p smoke False \
-	  $(if $(wildcard configs/cpu/$*.yaml),-f configs/cpu/$*.yaml)
+smoke: ## all six notebooks in smoke mode on CPU (about 10 min); build/smoke/
+	$(PIPELINE) configs/smoke.yaml
 
-# The full offline configuration: every notebook's own defaults (GPU-sized from notebook 03 on).
-$(BUILD)/offline/%.ipynb: notebooks/%.ipynb FORCE
-	@mkdir -p $(@D)
-	CSIR_BUILD_DIR=$(abspath $(@D)) $(BIN)/papermill --log-output $< $@ -p smoke False
+pipeline: ## the CPU configuration, the largest run on 2 cores (hours); build/cpu/, figures/
+	$(PIPELINE) configs/cpu.yaml
 
-FORCE:
+reproduce: ## the full offline configuration (needs a GPU; see README); build/offline-full/, figures/
+	$(PIPELINE) configs/offline-full.yaml
 
-smoke: $(patsubst notebooks/%,$(BUILD)/smoke/%,$(NOTEBOOKS)) ## every notebook in smoke mode (about a minute each on CPU); results in build/smoke/
+paper: ## the paper's setting: mMARCO, MS MARCO triples, online backbones (internet + GPUs)
+	$(PIPELINE) configs/paper-mmarco.yaml
 
-pipeline: $(patsubst notebooks/%,$(BUILD)/cpu/%,$(NOTEBOOKS)) ## every notebook in the CPU configuration; results in build/cpu/
-
-pipeline-full: $(patsubst notebooks/%,$(BUILD)/offline/%,$(NOTEBOOKS)) ## every notebook with its full offline defaults (needs a GPU); results in build/offline/
+figures: ## notebook 06 alone from the cached results of CONFIG (default cpu) into figures/
+	$(PIPELINE) configs/$(CONFIG).yaml --only 06_paper_figures
 
 lab: ## open JupyterLab on the notebooks
 	$(BIN)/jupyter lab notebooks

@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -31,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from csir import paths
+from csir import io, paths
 from csir.errors import CsirError, InputError
 
 if TYPE_CHECKING:
@@ -576,15 +575,11 @@ def _write_json(path: Path, obj: Any) -> None:
 
 
 def _source_info(distribution: str, file: Path) -> dict[str, str]:
-    digest = hashlib.sha256()
-    with open(file, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
     return {
         "package": distribution,
         "version": importlib.metadata.version(distribution),
         "file": file.name,
-        "sha256": digest.hexdigest(),
+        "sha256": io.file_sha256(file),
     }
 
 

@@ -293,11 +293,21 @@ MLIR_LANGUAGES = ("en", "de", "ru", "ar", "es", "zh", "hi", "vi")
 
 @dataclasses.dataclass(frozen=True)
 class EvaluationConfig(NotebookConfig):
-    """Parameters of notebook 04 (re-ranking evaluation)."""
+    """Parameters of notebook 04 (re-ranking evaluation).
+
+    Data come from a folder of SQuAD-format files (``dataset_dir``, XQuAD-R by default) or,
+    when ``ir_datasets_id`` is set, from ``ir_datasets`` (one dataset per language, e.g.
+    ``"mmarco/v2/{lang}/dev/small"``, the paper's protocol). Then ``task`` is not used to load
+    anything: it only names the run folder (``runs/<dataset>/<task>/``) and the ``task`` column
+    of the metrics, so give ``dataset`` a name such as ``"mmarco-dev-small"``; ``candidates``
+    ``"scoreddocs"`` re-ranks the dataset's own first stage of the pivot language, mapped to
+    every language by document id (mMARCO's English is ``msmarco-passage``, whose official BM25
+    top-1000 has no scores: re-rank all of it with ``top_k = 0``).
+    """
 
     NOTEBOOK: ClassVar[str] = "04_evaluation"
     TASKS: ClassVar[tuple[str, ...]] = ("paragraph", "sentence")
-    CANDIDATES: ClassVar[tuple[str, ...]] = ("exhaustive", "bm25", "dense")
+    CANDIDATES: ClassVar[tuple[str, ...]] = ("exhaustive", "bm25", "dense", "scoreddocs")
     PRECISIONS: ClassVar[tuple[str, ...]] = ("auto", "fp32", "bf16", "fp16")
     #: Smoke mode evaluates these pairs (the issue's CI set) ...
     SMOKE_PAIRS: ClassVar[tuple[str, ...]] = ("en-en", "en-de", "de-de", "en-ar", "xx-xx")
@@ -310,6 +320,7 @@ class EvaluationConfig(NotebookConfig):
 
     output_dir: str = ""
     dataset_dir: str = ""
+    ir_datasets_id: str = ""
     dataset: str = "xquad-r"
     task: str = "paragraph"
     pairs: tuple[str, ...] = (
@@ -361,6 +372,21 @@ class EvaluationConfig(NotebookConfig):
         _require(
             self.candidates in self.CANDIDATES,
             f"candidates {self.candidates!r} must be one of {self.CANDIDATES}",
+        )
+        if self.ir_datasets_id:
+            try:
+                formatted = self.ir_datasets_id.format(lang="en")
+            except (KeyError, IndexError, ValueError):
+                formatted = ""
+            _require(
+                "{lang}" in self.ir_datasets_id and bool(formatted),
+                f"ir_datasets_id {self.ir_datasets_id!r} must contain '{{lang}}' (and no other "
+                "braces), the place of the language code: e.g. 'mmarco/v2/{lang}/dev/small'",
+            )
+        _require(
+            self.candidates != "scoreddocs" or bool(self.ir_datasets_id),
+            "candidates 'scoreddocs' (the dataset's own first stage) needs ir_datasets_id, "
+            "e.g. 'mmarco/v2/{lang}/dev/small'; a SQuAD folder has none: use bm25",
         )
         _require(len(self.pairs) > 0, "pairs must not be empty")
         split = [languages.parse_pair(pair, mixed=True) for pair in self.pairs]
@@ -496,7 +522,7 @@ class TrainingConfig(NotebookConfig):
     max_grad_norm: float = 1.0
     max_length: int = 256
     precision: str = "fp32"
-    seed: int = 1
+    seeds: tuple[int, ...] = (1,)
     checkpoint_every: int = 500
     num_workers: int = 0
     log_every: int = 10
@@ -529,10 +555,13 @@ class TrainingConfig(NotebookConfig):
                 f"train set {name!r} must look like '<method>/<pair>/p=<p>' with a method in "
                 f"{CS_METHODS}, e.g. 'bl-cs/en-de/p=0.5' (a folder under notebook 02's train/)",
             )
-        self.training_args()  # the training library's own checks: one set of rules
+        _require(len(self.seeds) > 0, "seeds must not be empty (the paper: 1, 2, 3)")
+        _require(len(set(self.seeds)) == len(self.seeds), f"seeds {self.seeds} repeat a seed")
+        for seed in self.seeds:
+            self.training_args(seed)  # the training library's own checks: one set of rules
 
-    def training_args(self):  # -> csir.training.TrainingArgs (imported lazily: torch)
-        """The :class:`csir.training.TrainingArgs` of every model this notebook trains."""
+    def training_args(self, seed: int | None = None):  # -> csir.training.TrainingArgs (lazy: torch)
+        """The :class:`csir.training.TrainingArgs` of one seed (default: the first seed)."""
         from csir.training.args import TrainingArgs
 
         return TrainingArgs(
@@ -545,7 +574,7 @@ class TrainingConfig(NotebookConfig):
             max_steps=self.max_steps,
             weight_decay=self.weight_decay,
             precision=self.precision,
-            seed=self.seed,
+            seed=self.seeds[0] if seed is None else seed,
             checkpoint_every=self.checkpoint_every,
             num_workers=self.num_workers,
             num_layers=self.num_layers,
@@ -563,8 +592,8 @@ class TrainingConfig(NotebookConfig):
         """``<output>/models``: one folder per backbone, training set and seed below it."""
         return self.output_path() / "models"
 
-    def jobs(self) -> list[tuple[Path, Path]]:
-        """``(train_file, model_dir)`` of every model to train.
+    def jobs(self) -> list[tuple[Path, Path, int]]:
+        """``(train_file, model_dir, seed)`` of every model to train: each set with each seed.
 
         Model folders are ``models/<backbone>/<method>/<pair>/p=<p>/seed=<seed>``; a
         ``train_file`` outside notebook 02's layout goes to ``models/<backbone>/custom/<stem>``.
@@ -572,12 +601,76 @@ class TrainingConfig(NotebookConfig):
         from csir.training.args import model_dir_name
 
         base = self.models_root() / model_dir_name(self.backbone, self.num_layers)
-        seed = f"seed={self.seed}"
         if self.train_file:
             file = Path(self.train_file).expanduser().resolve()
             parts = file.parts
             if len(parts) >= 5 and parts[-5] == "train" and parts[-2].startswith("p="):
-                return [(file, base.joinpath(*parts[-4:-1], seed))]
-            return [(file, base / "custom" / file.stem / seed)]
-        train_root = self.data_path() / "train"
-        return [(train_root / name / "train.jsonl", base / name / seed) for name in self.train_sets]
+                folders = [(file, base.joinpath(*parts[-4:-1]))]
+            else:
+                folders = [(file, base / "custom" / file.stem)]
+        else:
+            train_root = self.data_path() / "train"
+            folders = [(train_root / name / "train.jsonl", base / name) for name in self.train_sets]
+        return [
+            (file, folder / f"seed={seed}", seed) for seed in self.seeds for file, folder in folders
+        ]
+
+
+@dataclasses.dataclass(frozen=True)
+class FiguresConfig(NotebookConfig):
+    """Parameters of notebook 06 (paper figures and tables from cached results only)."""
+
+    NOTEBOOK: ClassVar[str] = "06_paper_figures"
+    FIGURES: ClassVar[tuple[str, ...]] = ("heatmaps", "settings", "p_ablation", "backbones", "bli")
+    FORMATS: ClassVar[tuple[str, ...]] = ("pdf", "png", "svg")
+
+    evaluation_dir: str = ""
+    significance_dir: str = ""
+    lexicon_run_dir: str = ""
+    output_dir: str = ""
+    figures: tuple[str, ...] = FIGURES
+    measure: str = "RR@10"
+    backbone: str = ""
+    cs_system: str = ""
+    main_p: float = 0.5
+    wiki_p: float = 1.0
+    ablation_method: str = "ml-cs"
+    formats: tuple[str, ...] = ("pdf", "png")
+    dpi: int = 300
+    smoke: bool | None = None
+
+    #: Smoke mode draws at this resolution at most.
+    SMOKE_DPI: ClassVar[int] = 100
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.smoke:
+            object.__setattr__(self, "dpi", min(self.dpi, self.SMOKE_DPI))
+
+    def validate(self) -> None:
+        unknown = sorted(set(self.figures) - set(self.FIGURES))
+        _require(not unknown, f"unknown figures {unknown}; choose from {self.FIGURES}")
+        bad = sorted(set(self.formats) - set(self.FORMATS))
+        _require(not bad, f"unknown formats {bad}; choose from {self.FORMATS}")
+        _require(len(self.formats) > 0, "formats must not be empty")
+        _require(0.0 < self.main_p <= 1.0 and 0.0 < self.wiki_p <= 1.0, "p must be in (0, 1]")
+        _require(
+            self.ablation_method in ("ml-cs", "wiki-cs"),
+            "ablation_method must be ml-cs or wiki-cs (one model for every pair)",
+        )
+        _require(50 <= self.dpi <= 1200, "dpi must be in [50, 1200]")
+
+    def _input(self, given: str, notebook: str) -> Path:
+        return Path(given).expanduser().resolve() if given else paths.notebook_dir(notebook)
+
+    def evaluation_path(self) -> Path:
+        """Notebook 04's output folder."""
+        return self._input(self.evaluation_dir, EvaluationConfig.NOTEBOOK)
+
+    def significance_path(self) -> Path:
+        """Notebook 05's output folder."""
+        return self._input(self.significance_dir, SignificanceConfig.NOTEBOOK)
+
+    def lexicon_run_path(self) -> Path:
+        """Notebook 01's output folder (``bli.csv``)."""
+        return self._input(self.lexicon_run_dir, LexiconConfig.NOTEBOOK)

@@ -11,9 +11,14 @@ missing pairs. Metrics are recomputed from the runs each time (cheap) and writte
 - ``pairs.csv``: the query and document counts of every pair.
 
 Systems: every trained cross-encoder (named by its folder under notebook 03's ``models/``, e.g.
-``e5-small-offline/bl-cs/en-de/p=0.5/seed=42``), the first stage alone (``first-stage/bm25`` or
-``first-stage/dense``) and Translate-Test (each zero-shot model on term-by-term translated text,
-named with ``translate-test`` in place of ``zero-shot``).
+``e5-small-offline/bl-cs/en-de/p=0.5/seed=42``), the first stage alone (``first-stage/bm25``,
+``first-stage/dense`` or ``first-stage/scoreddocs``) and Translate-Test (each zero-shot model on
+term-by-term translated text, named with ``translate-test`` in place of ``zero-shot``).
+
+Data: SQuAD-format folders (XQuAD-R by default), or one ``ir_datasets`` dataset per language
+(``ir_datasets_id``, e.g. ``"mmarco/v2/{lang}/dev/small"``: the paper's mMARCO dev small, whose
+``scoreddocs`` — the official BM25 top-1000, same ids in every language — are the
+``"scoreddocs"`` candidates).
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import random
-from collections.abc import Callable, Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +36,7 @@ from csir import io, languages
 from csir.config import EvaluationConfig
 from csir.data import candidates as candidates_lib
 from csir.data import retrieval
-from csir.errors import ConfigError
+from csir.errors import ConfigError, CsirError
 
 METRIC_COLUMNS = (
     "model",
@@ -50,6 +56,7 @@ FIRST_STAGE = "first-stage"
 RUN_SETTINGS = (
     "dataset",
     "dataset_dir",
+    "ir_datasets_id",
     "task",
     "candidates",
     "pivot_lang",
@@ -155,6 +162,10 @@ class Evaluation:
             self._read_collection
         )
         self._lexicons: dict[str, dict[str, list[str]]] = {}
+        # ir_datasets: the pivot language's scoreddocs (selected queries, cut for "scoreddocs"
+        # candidates), set when its collection is read; they fix every language's documents.
+        self._pivot_run: retrieval.Run | None = None
+        self._pivot_read = False
 
     # -- inputs
 
@@ -168,7 +179,8 @@ class Evaluation:
         path = self.run_root / "settings.json"
         current = self.settings()
         if path.is_file():
-            saved = io.read_json(path)
+            # A setting added after the folder was written counts as its default value there.
+            saved = {**_run_setting_defaults(), **io.read_json(path)}
             changed = sorted(k for k in current if saved.get(k) != current[k])
             if changed:
                 detail = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
@@ -179,19 +191,62 @@ class Evaluation:
         else:
             io.write_json(path, current)
 
+    def dataset_id(self, lang: str) -> str:
+        """The ``ir_datasets`` id of language ``lang`` (see :func:`ir_dataset_id`)."""
+        return ir_dataset_id(self.cfg.ir_datasets_id, lang)
+
     def _read_collection(self, lang: str) -> retrieval.Collection:
-        return retrieval.load_squad_collection(
-            self.cfg.dataset_dir or None, lang, self.cfg.task, dataset=self.cfg.dataset
-        )
+        """One language: a SQuAD file, or an ``ir_datasets`` dataset aligned on the pivot.
+
+        With ``ir_datasets`` every language holds the same documents: the pivot language's
+        scoreddocs candidates of the selected queries (the ``top_k`` best of each for
+        ``"scoreddocs"`` candidates) plus its own judged documents. mMARCO's own scoreddocs
+        differ per language (each translation has its own BM25 run), so the pivot's candidates
+        are fetched from each language's docs store by id.
+        """
+        cfg = self.cfg
+        if not cfg.ir_datasets_id:
+            return retrieval.load_squad_collection(
+                cfg.dataset_dir or None, lang, cfg.task, dataset=cfg.dataset
+            )
+        dataset_id = self.dataset_id(lang)
+        if lang != cfg.pivot_lang and not self._pivot_read:
+            self._load_collection(cfg.pivot_lang)
+        collection, run = retrieval.load_ir_dataset(dataset_id, lang=lang, dataset=cfg.dataset)
+        if lang == cfg.pivot_lang:
+            self._pivot_run = None if run is None else self._cut_pivot_run(run, collection)
+            self._pivot_read = True
+        if self._pivot_run is None:
+            return collection
+        return with_documents(collection, self._pivot_run, dataset_id)
+
+    def _cut_pivot_run(
+        self, run: retrieval.Run, pivot: retrieval.Collection
+    ) -> dict[str, dict[str, float]]:
+        """The pivot's scoreddocs of the selected queries; their ``top_k`` best for scoreddocs."""
+        cfg = self.cfg
+        qids = _select_queries(pivot.queries, cfg.max_queries, cfg.query_seed)
+        run = {qid: run.get(qid, {}) for qid in pivot.queries if qids is None or qid in qids}
+        top_k = cfg.top_k if cfg.candidates == "scoreddocs" else 0
+        if not top_k:
+            return run
+        unscored = all(len(set(docs.values())) <= 1 for docs in run.values())
+        if unscored and any(len(docs) > top_k for docs in run.values()):
+            raise ConfigError(
+                f"ir_datasets {self.dataset_id(cfg.pivot_lang)!r}: its scoreddocs carry no "
+                "scores (a candidate set without ranks, like MS MARCO's official top-1000), so "
+                f"top_k={top_k} would keep an arbitrary {top_k} of each query's candidates: set "
+                "top_k = 0 to re-rank them all (the paper's protocol)"
+            )
+        return {qid: dict(_ranked(docs)[:top_k]) for qid, docs in run.items()}
 
     @functools.cached_property
     def selected_queries(self) -> frozenset[str] | None:
         """A seeded subset of ``max_queries`` query ids (of the pivot language), or None for all."""
         if not self.cfg.max_queries:
             return None
-        qids = sorted(self._load_collection(self.cfg.pivot_lang).queries)
-        random.Random(self.cfg.query_seed).shuffle(qids)
-        return frozenset(qids[: self.cfg.max_queries])
+        queries = self._load_collection(self.cfg.pivot_lang).queries
+        return _select_queries(queries, self.cfg.max_queries, self.cfg.query_seed)
 
     def pair(self, name: str) -> retrieval.RetrievalPair:
         """The pair ``name`` (e.g. ``"en-de"``, ``"xx-xx"``), restricted to the selected queries."""
@@ -243,6 +298,16 @@ class Evaluation:
         elif cfg.candidates == "bm25":
             pivot, pivot_run = self._pivot_bm25
             run = candidates_lib.map_candidates(pivot_run, pivot, pair)
+        elif cfg.candidates == "scoreddocs":
+            pivot, pivot_run = self._pivot_scoreddocs
+            doc_langs = cfg.mlir_languages if pair.doc_lang == languages.MIXED else (pair.doc_lang,)
+            run = map_scoreddocs(
+                pivot_run,
+                pivot,
+                pair,
+                cfg.top_k,
+                doc_datasets=[self.dataset_id(lang) for lang in doc_langs],
+            )
         else:
             run = candidates_lib.dense(
                 pair,
@@ -260,6 +325,17 @@ class Evaluation:
         """BM25 on the pivot language's monolingual pair; its ids are mapped to every pair."""
         pivot = self.pair(f"{self.cfg.pivot_lang}-{self.cfg.pivot_lang}")
         return pivot, candidates_lib.bm25_pivot(pivot, self.cfg.top_k)
+
+    @functools.cached_property
+    def _pivot_scoreddocs(self) -> tuple[retrieval.RetrievalPair, dict[str, dict[str, float]]]:
+        """The pivot language's own ``scoreddocs`` (its queries only); mapped to every pair."""
+        pivot = self.pair(f"{self.cfg.pivot_lang}-{self.cfg.pivot_lang}")
+        if self._pivot_run is None:
+            raise CsirError(
+                f"ir_datasets {self.dataset_id(self.cfg.pivot_lang)!r} has no scoreddocs, so "
+                "candidates 'scoreddocs' has nothing to re-rank: use candidates 'bm25' or 'dense'"
+            )
+        return pivot, {qid: self._pivot_run.get(qid, {}) for qid in pivot.queries}
 
     def system_run(
         self, system: System, pair: retrieval.RetrievalPair, scorer: Callable
@@ -402,6 +478,113 @@ def restrict_queries(
         query_langs={q: pair.query_langs[q] for q in keep},
         counts=counts,
     )
+
+
+def map_scoreddocs(
+    run: Mapping[str, Mapping[str, float]],
+    pivot: retrieval.RetrievalPair,
+    pair: retrieval.RetrievalPair,
+    top_k: int,
+    *,
+    doc_datasets: Sequence[str] = (),
+) -> dict[str, dict[str, float]]:
+    """The pivot's scoreddocs as ``pair``'s candidates: per query its ``top_k`` by score (0: all).
+
+    Document ids are parallel across languages (mMARCO), so each candidate is mapped by id
+    (:func:`csir.data.candidates.map_candidates`), MLIR sides included.
+
+    Raises:
+        CsirError: a candidate is missing from ``pair``'s documents (named by ``doc_datasets``).
+    """
+    limit = top_k or None
+    groups = set(pair.doc_groups.values())
+    lost = []
+    for qid in pair.queries:
+        ranked = _ranked(run.get(qid, {}))[:limit]
+        lost += [d for d, _ in ranked if pivot.doc_groups.get(d, d) not in groups]
+    if lost:
+        raise CsirError(
+            f"{pair.name}: {len(lost)} scoreddocs candidates of the pivot language "
+            f"{pivot.doc_lang} are not among the documents of ir_datasets "
+            f"{', '.join(map(repr, doc_datasets)) or pair.dataset} (first: {lost[0]!r}); they "
+            "are mapped by document id, so every language needs the same ids: set "
+            "ir_datasets_id to datasets with parallel doc ids (e.g. "
+            "'mmarco/v2/{lang}/dev/small'), delete an incomplete download under ~/.ir_datasets, "
+            "or use candidates 'bm25'"
+        )
+    return candidates_lib.map_candidates(run, pivot, pair, limit)
+
+
+def ir_dataset_id(template: str, lang: str) -> str:
+    """``template`` filled in with ``lang``; mMARCO's English is MS MARCO's passage dataset.
+
+    mMARCO translates MS MARCO and has no English subset, so for ``en`` an ``mmarco/{lang}/…``
+    or ``mmarco/v2/{lang}/…`` template names ``msmarco-passage/…`` (same query, document and
+    judgement ids); mMARCO's code for Dutch is ``dt``.
+
+    Example:
+        >>> ir_dataset_id("mmarco/v2/{lang}/dev/small", "de")
+        'mmarco/v2/de/dev/small'
+        >>> ir_dataset_id("mmarco/v2/{lang}/dev/small", "en")
+        'msmarco-passage/dev/small'
+        >>> ir_dataset_id("mmarco/v2/{lang}/dev/small", "nl")
+        'mmarco/v2/dt/dev/small'
+    """
+    match = re.fullmatch(r"mmarco/(?:v2/)?\{lang\}/(.+)", template)
+    if lang == "en" and match:
+        return f"msmarco-passage/{match.group(1)}"
+    if lang == "nl" and match:
+        return template.format(lang="dt")
+    return template.format(lang=lang)
+
+
+def with_documents(
+    collection: retrieval.Collection, run: Mapping[str, Mapping[str, float]], dataset_id: str
+) -> retrieval.Collection:
+    """``collection`` holding exactly the candidates of ``run`` and its own judged documents.
+
+    Candidates it lacks are fetched by id from the docs store of ``dataset_id``; ids the store
+    does not have either stay missing (:func:`map_scoreddocs` names them).
+    """
+    wanted = {docid for docs in run.values() for docid in docs}
+    wanted.update(docid for rels in collection.qrels.values() for docid in rels)
+    docs = {docid: text for docid, text in collection.docs.items() if docid in wanted}
+    missing = sorted(wanted - docs.keys())
+    fetched = {}
+    if missing:
+        import ir_datasets
+
+        fetched = ir_datasets.load(dataset_id).docs_store().get_many(missing)
+        for docid, doc in fetched.items():
+            docs[docid] = doc.default_text() if hasattr(doc, "default_text") else doc.text
+    return dataclasses.replace(
+        collection,
+        docs=docs,
+        doc_groups={docid: docid for docid in docs},
+        stats={**collection.stats, "fetched_pivot_candidates": len(fetched)},
+    )
+
+
+def _ranked(docs: Mapping[str, float]) -> list[tuple[str, float]]:
+    """Best first; ties by id (as :func:`csir.data.candidates.map_candidates` orders them)."""
+    return sorted(docs.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _select_queries(qids: Iterable[str], max_queries: int, seed: int) -> frozenset[str] | None:
+    """A seeded subset of ``max_queries`` of ``qids`` (None: all)."""
+    if not max_queries:
+        return None
+    ordered = sorted(qids)
+    random.Random(seed).shuffle(ordered)
+    return frozenset(ordered[:max_queries])
+
+
+def _run_setting_defaults() -> dict:
+    """The default of every run setting, as ``settings.json`` holds it."""
+    defaults = {f.name: f.default for f in dataclasses.fields(EvaluationConfig)}
+    return {
+        k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items() if k in RUN_SETTINGS
+    }
 
 
 def _torch_device(device: str) -> str:

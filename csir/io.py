@@ -96,6 +96,17 @@ def write_json(path: str | Path, obj: Any) -> None:
         fh.write("\n")
 
 
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes (read in 1 MiB chunks)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def read_json(path: str | Path) -> Any:
     """Read a JSON file; malformed JSON raises :class:`InputError` with the line."""
     path = Path(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +13,13 @@ from conftest import make_tiny_cross_encoder
 
 from csir.config import EvaluationConfig
 from csir.errors import ConfigError, CsirError
-from csir.evaluate import METRIC_COLUMNS, Evaluation, discover_models, plan_systems
+from csir.evaluate import (
+    METRIC_COLUMNS,
+    Evaluation,
+    discover_models,
+    ir_dataset_id,
+    plan_systems,
+)
 
 # Three parallel paragraphs in three languages; question ids are parallel, one is missing in ar.
 _TEXTS = {
@@ -177,3 +184,188 @@ def test_config_smoke_and_validation():
         EvaluationConfig.from_params({"candidates": "splade", "smoke": False})
     with pytest.raises(ConfigError, match="unknown"):
         EvaluationConfig.from_params({"top_kk": 3})
+
+
+def test_old_settings_without_a_new_key_are_accepted(setup: dict):
+    params = {**setup, "translate_test": False, "pairs": ["en-de"]}
+    ev = Evaluation(EvaluationConfig.from_params(params))
+    ev.run_all(progress=False)
+    path = ev.run_root / "settings.json"
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    del saved["ir_datasets_id"]  # as written before the parameter existed
+    path.write_text(json.dumps(saved), encoding="utf-8")
+    Evaluation(EvaluationConfig.from_params(params)).run_all(progress=False)
+    other = EvaluationConfig.from_params({**params, "ir_datasets_id": "toy/{lang}"})
+    with pytest.raises(ConfigError, match="ir_datasets_id"):
+        Evaluation(other).run_all(progress=False)
+
+
+def test_config_ir_datasets_validation():
+    assert EvaluationConfig.from_params({"smoke": False}).ir_datasets_id == ""
+    for bad in ("mmarco/v2/de/dev/small", "mmarco/{x}/{lang}", "mmarco/{lang"):
+        with pytest.raises(ConfigError, match="ir_datasets_id"):
+            EvaluationConfig.from_params({"ir_datasets_id": bad, "smoke": False})
+    with pytest.raises(ConfigError, match="scoreddocs.*ir_datasets_id"):
+        EvaluationConfig.from_params({"candidates": "scoreddocs", "smoke": False})
+    cfg = EvaluationConfig.from_params(
+        {"ir_datasets_id": "mmarco/v2/{lang}/dev/small", "candidates": "scoreddocs", "smoke": True}
+    )
+    assert cfg.candidates == "scoreddocs"
+
+
+def test_mmarco_english_is_ms_marco():
+    assert ir_dataset_id("mmarco/v2/{lang}/dev/small", "de") == "mmarco/v2/de/dev/small"
+    assert ir_dataset_id("mmarco/v2/{lang}/dev/small", "en") == "msmarco-passage/dev/small"
+    assert ir_dataset_id("mmarco/{lang}/dev/small", "en") == "msmarco-passage/dev/small"
+    assert ir_dataset_id("mine/{lang}/test", "en") == "mine/en/test"
+
+
+# --------------------------------------------------------------------------- ir_datasets
+
+# Parallel passages (same ids in both languages); de holds one more, p6, that en never retrieves.
+_IRD_DOCS = {
+    "en": {
+        "p1": "The cat sleeps on the red sofa.",
+        "p2": "Berlin is the capital of Germany.",
+        "p3": "Rain falls in autumn in London.",
+        "p4": "Dogs bark at night.",
+        "p5": "The sofa is red and soft.",
+    },
+    "de": {
+        "p1": "Die Katze schläft auf dem roten Sofa.",
+        "p2": "Berlin ist die Hauptstadt von Deutschland.",
+        "p3": "Regen fällt im Herbst in London.",
+        "p4": "Hunde bellen in der Nacht.",
+        "p5": "Das Sofa ist rot und weich.",
+        "p6": "Ein Satz, den nur die deutsche Suche findet.",
+    },
+}
+_IRD_QUERIES = {
+    "en": {"1": "Where does the cat sleep?", "2": "capital of Germany", "3": "Do dogs bark?"},
+    "de": {"1": "Wo schläft die Katze?", "2": "Hauptstadt Deutschlands", "3": "Bellen Hunde?"},
+}
+_IRD_QRELS = "1 0 p1 1\n2 0 p2 1\n3 0 p4 1\n"
+# Each language has its own first stage (as mMARCO v2 has one BM25 run per translation).
+_IRD_RUNS = {
+    "en": {"1": {"p1": 9.0, "p3": 5.0, "p5": 1.0}, "2": {"p5": 8.0, "p2": 3.0}, "3": {"p4": 2.0}},
+    "de": {"1": {"p6": 9.0, "p1": 3.0}, "2": {"p2": 5.0}, "3": {"p3": 2.0}},
+}
+_EN_TOP2 = {"1": {"p1": 9.0, "p3": 5.0}, "2": {"p5": 8.0, "p2": 3.0}, "3": {"p4": 2.0}}
+
+
+@pytest.fixture
+def ir_datasets_setup(setup: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A factory: registers en and de as ``<name>/{lang}`` ir_datasets; returns the parameters."""
+    import ir_datasets
+    from ir_datasets.formats import TrecQrels, TrecScoredDocs, TsvDocs, TsvQueries
+    from ir_datasets.util import LocalDownload
+
+    monkeypatch.setenv("IR_DATASETS_HOME", str(tmp_path / "ird-home"))
+
+    def make(runs: dict | None = None, drop_de: tuple[str, ...] = ()) -> dict:
+        name = f"csir-test/{uuid.uuid4().hex}"
+        for lang in ("en", "de"):
+            root = tmp_path / "ird" / name / lang
+            root.mkdir(parents=True)
+            docs = {d: t for d, t in _IRD_DOCS[lang].items() if lang == "en" or d not in drop_de}
+            (root / "docs.tsv").write_text(
+                "".join(f"{d}\t{t}\n" for d, t in docs.items()), encoding="utf-8"
+            )
+            (root / "queries.tsv").write_text(
+                "".join(f"{q}\t{t}\n" for q, t in _IRD_QUERIES[lang].items()), encoding="utf-8"
+            )
+            (root / "qrels").write_text(_IRD_QRELS, encoding="utf-8")
+            run = (runs or _IRD_RUNS)[lang]
+            (root / "run").write_text(
+                "".join(
+                    f"{q} Q0 {d} {rank} {score} bm25\n"
+                    for q, scored in run.items()
+                    for rank, (d, score) in enumerate(scored.items(), 1)
+                ),
+                encoding="utf-8",
+            )
+            ir_datasets.registry.register(
+                f"{name}/{lang}",
+                ir_datasets.Dataset(
+                    TsvDocs(LocalDownload(root / "docs.tsv")),
+                    TsvQueries(LocalDownload(root / "queries.tsv")),
+                    TrecQrels(LocalDownload(root / "qrels"), {1: "relevant"}),
+                    TrecScoredDocs(LocalDownload(root / "run")),
+                ),
+            )
+        return {
+            **setup,
+            "dataset_dir": "",
+            "ir_datasets_id": f"{name}/{{lang}}",
+            "dataset": "toy-ird",
+            "candidates": "scoreddocs",
+            "pairs": ["de-de", "en-de", "xx-xx"],
+            "mlir_languages": ["en", "de"],
+            "top_k": 2,
+        }
+
+    return make
+
+
+def test_ir_datasets_scoreddocs_rerank_every_pair_on_the_pivots_candidates(ir_datasets_setup):
+    from csir import runs
+
+    params = ir_datasets_setup()
+    ev = Evaluation(EvaluationConfig.from_params(params))
+    metrics = ev.run_all(progress=False)
+    out = Path(params["output_dir"])
+
+    assert {s.name for s in ev.systems} == {
+        "first-stage/scoreddocs",
+        "tiny/zero-shot/en-en/p=0.0/seed=1",
+        "tiny/bl-cs/en-de/p=0.5/seed=1",
+        "tiny/translate-test/en-en/p=0.0/seed=1",
+    }
+    assert set(metrics["model"]) == {s.name for s in ev.systems}
+    assert set(zip(metrics["query_lang"], metrics["doc_lang"], strict=True)) == {
+        ("de", "de"),
+        ("en", "de"),
+        ("xx", "xx"),
+    }
+    assert set(metrics["n_queries"]) == {3}
+    # Every pair re-ranks English's top 2 by score, mapped by id (not German's own run).
+    for pair in params["pairs"]:
+        path = out / "runs/toy-ird/paragraph/first-stage/scoreddocs" / f"{pair}.trec"
+        assert runs.read_run(path) == _EN_TOP2, pair
+        reranked = runs.read_run(ev.run_path("tiny/bl-cs/en-de/p=0.5/seed=1", pair))
+        assert {q: set(d) for q, d in reranked.items()} == {q: set(d) for q, d in _EN_TOP2.items()}
+    # German holds the same documents as English: p3 and p5 fetched by id, p6 left out.
+    en_de = ev.pair("en-de")
+    assert en_de.docs["p5"] == _IRD_DOCS["de"]["p5"]
+    assert sorted(en_de.docs) == ["p1", "p2", "p3", "p4", "p5"]
+    assert en_de.queries["1"] == _IRD_QUERIES["en"]["1"]
+    mixed = ev.pair("xx-xx")
+    assert set(mixed.query_langs.values()) | set(mixed.doc_langs.values()) == {"en", "de"}
+    assert sorted(mixed.docs) == ["p1", "p2", "p3", "p4", "p5"]
+    counts = pd.read_csv(out / "pairs.csv")
+    assert set(counts["docs"]) == {5}
+
+
+def test_ir_datasets_candidate_missing_in_a_language_is_one_clear_error(ir_datasets_setup):
+    params = ir_datasets_setup(drop_de=("p5",))
+    cfg = EvaluationConfig.from_params({**params, "pairs": ["en-de"], "translate_test": False})
+    name = params["ir_datasets_id"].format(lang="de")
+    with pytest.raises(CsirError, match=f"'p5'.*{name}|{name}.*'p5'") as info:
+        Evaluation(cfg).run_all(progress=False)
+    assert "ir_datasets_id" in str(info.value)
+
+
+def test_ir_datasets_unscored_candidates_need_top_k_0(ir_datasets_setup):
+    unscored = {
+        lang: {q: dict.fromkeys(docs, 0.0) for q, docs in run.items()}
+        for lang, run in _IRD_RUNS.items()
+    }
+    params = {**ir_datasets_setup(runs=unscored), "pairs": ["en-de"], "translate_test": False}
+    with pytest.raises(ConfigError, match="top_k = 0"):
+        Evaluation(EvaluationConfig.from_params(params)).run_all(progress=False)
+    # Another folder: the refused settings (top_k=2) were recorded in the first one.
+    every = {**params, "top_k": 0, "output_dir": params["output_dir"] + "-all"}
+    ev = Evaluation(EvaluationConfig.from_params(every))
+    ev.run_all(progress=False)
+    first = ev.first_stage(ev.pair("en-de"))
+    assert {q: set(d) for q, d in first.items()} == {q: set(d) for q, d in unscored["en"].items()}

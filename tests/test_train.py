@@ -382,11 +382,21 @@ def test_training_config_smoke_and_jobs(tmp_path):
     assert jobs[1] == (
         tmp_path / "02" / "train" / "bl-cs" / "en-de" / "p=0.5" / "train.jsonl",
         tmp_path / "03" / "models" / "e5-small-offline" / "bl-cs" / "en-de" / "p=0.5" / "seed=1",
+        1,
     )
+    mine = str(tmp_path / "mine.jsonl")
     own = TrainingConfig.from_params(
-        {"train_file": str(tmp_path / "mine.jsonl"), "num_layers": 6, "seed": 3, "smoke": False}
+        {"train_file": mine, "num_layers": 6, "seeds": [3, 4], "smoke": False}
     )
-    assert own.jobs()[0][1].parts[-4:] == ("e5-small-offline-L6", "custom", "mine", "seed=3")
+    assert [job[1].parts[-4:] for job in own.jobs()] == [
+        ("e5-small-offline-L6", "custom", "mine", "seed=3"),
+        ("e5-small-offline-L6", "custom", "mine", "seed=4"),
+    ]
+    assert [own.training_args(seed).seed for *_, seed in own.jobs()] == [3, 4]
+    with pytest.raises(ConfigError, match="repeat a seed"):
+        TrainingConfig.from_params({"seeds": [1, 1]})
+    with pytest.raises(ConfigError, match="seeds must not be empty"):
+        TrainingConfig.from_params({"seeds": []})
 
 
 # --------------------------------------------------------------------------- real backbone

@@ -1,0 +1,259 @@
+"""Run the numbered notebooks with one configuration file, through papermill.
+
+A configuration is one YAML file (``configs/<name>.yaml``) whose top-level keys are notebook names
+and whose values are that notebook's parameters; a list of parameter mappings runs the notebook
+once per entry (e.g. notebook 03 once per backbone). ``defaults`` holds parameters every notebook
+gets unless its own entry sets them (``smoke``, which is ``False`` unless given). Notebooks the
+file does not name run with their own defaults. Every run is validated against the notebook's
+config class *before* anything executes, executed copies are kept as the record in
+``build/<name>/`` (``03_training.ipynb``, ``03_training-2.ipynb`` for a second entry), and every
+notebook writes its results below ``build/<name>/`` too (``CSIR_BUILD_DIR``). Relative paths in a
+configuration are relative to the repository root, where the notebooks execute.
+
+Example::
+
+    python -m csir.pipeline configs/smoke.yaml                    # all six notebooks
+    python -m csir.pipeline configs/cpu.yaml --only 06_paper_figures
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from csir import config, paths
+from csir.errors import ConfigError
+
+NOTEBOOK_DIR = paths.REPO_ROOT / "notebooks"
+CONFIG_DIR = paths.REPO_ROOT / "configs"
+#: Top-level keys of a configuration file that are not notebooks.
+META_KEYS = ("description", "defaults")
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One execution of a notebook: its name, its papermill parameters, where the copy goes."""
+
+    notebook: str
+    parameters: dict[str, Any]
+    executed: Path
+
+    @property
+    def source(self) -> Path:
+        """The notebook in ``notebooks/``."""
+        return NOTEBOOK_DIR / f"{self.notebook}.ipynb"
+
+
+def notebook_names() -> list[str]:
+    """The numbered notebooks in pipeline order (``01_lexicon_induction`` … ``06_…``)."""
+    return sorted(p.stem for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def config_class(notebook: str) -> type[config.NotebookConfig]:
+    """The config dataclass that validates ``notebook``'s parameters."""
+    for value in vars(config).values():
+        if (
+            isinstance(value, type)
+            and issubclass(value, config.NotebookConfig)
+            and notebook == value.NOTEBOOK
+        ):
+            return value
+    raise ConfigError(f"no config class in csir.config for notebook {notebook!r}")
+
+
+def read_config(path: str | Path) -> dict[str, list[dict[str, Any]]]:
+    """Parse and validate a configuration: ``{notebook: [parameters of each run]}``.
+
+    Every notebook is present (those the file does not name get ``defaults`` only).
+
+    Raises:
+        ConfigError: naming the file and the notebook key for an unknown notebook, a value that is
+            not a mapping (or list of mappings), or parameters the notebook's config rejects.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        known = ", ".join(sorted(p.name for p in CONFIG_DIR.glob("*.yaml")))
+        raise ConfigError(f"configuration {path} not found; the repository has: {known}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err}); fix the file") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must map notebook names to parameters")
+    names = notebook_names()
+    defaults = read_defaults(path)
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for key, value in data.items():
+        if key in META_KEYS:
+            continue
+        if key not in names:
+            raise ConfigError(
+                f"{path}: {key!r} is no notebook; use one of {', '.join(names)} "
+                f"(or {', '.join(META_KEYS)})"
+            )
+        entries = value if isinstance(value, list) else [value]
+        if not entries or not all(isinstance(e, dict) for e in entries):
+            raise ConfigError(
+                f"{path}: {key} must be a mapping of parameters or a list of such mappings"
+            )
+        for number, params in enumerate(entries, 1):
+            try:
+                config_class(key).from_params({**defaults, **params})
+            except ConfigError as err:
+                where = f"{key}[{number}]" if len(entries) > 1 else key
+                raise ConfigError(f"{path}: {where}: {err}") from err
+        runs[key] = [{**defaults, **e} for e in entries]
+    return {name: runs.get(name, [dict(defaults)]) for name in names}
+
+
+def read_defaults(path: str | Path) -> dict[str, Any]:
+    """The ``defaults`` mapping of a configuration (``smoke: False`` when absent)."""
+    import yaml
+
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{path}: defaults must be a mapping of parameters")
+    return {"smoke": False, **defaults}
+
+
+def plan(
+    config_path: str | Path,
+    build: str | Path | None = None,
+    *,
+    only: Sequence[str] = (),
+    start: str = "",
+) -> list[Run]:
+    """The runs of a configuration in pipeline order, restricted by ``only``/``start``.
+
+    Args:
+        config_path: the YAML file.
+        build: where executed copies go (default ``<CSIR_BUILD_DIR or build>/<config stem>``).
+        only: notebook names (or their number prefix, ``"06"``) to run alone.
+        start: run from this notebook (name or number prefix) on.
+    """
+    config_path = Path(config_path)
+    by_notebook = read_config(config_path)
+    build = Path(build) if build else paths.build_dir() / config_path.stem
+    names = notebook_names()
+    chosen = [_resolve(n, names) for n in only] if only else names
+    if start:
+        first = names.index(_resolve(start, names))
+        chosen = [n for n in chosen if names.index(n) >= first]
+    runs = []
+    for name in chosen:
+        entries = by_notebook[name]
+        for number, params in enumerate(entries, 1):
+            suffix = f"-{number}" if number > 1 else ""
+            runs.append(Run(name, params, build / f"{name}{suffix}.ipynb"))
+    return runs
+
+
+def _resolve(name: str, names: Sequence[str]) -> str:
+    matches = [n for n in names if n == name or n.split("_")[0] == name]
+    if len(matches) != 1:
+        raise ConfigError(f"unknown notebook {name!r}; use one of {', '.join(names)}")
+    return matches[0]
+
+
+def execute(runs: Sequence[Run], *, log_output: bool = True) -> None:
+    """Execute ``runs`` in order with papermill; results go below each copy's folder."""
+    import papermill
+
+    for run in runs:
+        run.executed.parent.mkdir(parents=True, exist_ok=True)
+        parameters = dict(run.parameters)
+        print(f"[csir.pipeline] {run.notebook} -> {run.executed}", file=sys.stderr, flush=True)
+        began = time.perf_counter()
+        previous = os.environ.get("CSIR_BUILD_DIR")
+        os.environ["CSIR_BUILD_DIR"] = str(run.executed.parent.resolve())
+        try:
+            papermill.execute_notebook(
+                str(run.source),
+                str(run.executed),
+                parameters=parameters,
+                cwd=str(paths.REPO_ROOT),
+                log_output=log_output,
+                progress_bar=False,
+                kernel_name="python3",
+            )
+        finally:
+            if previous is None:
+                os.environ.pop("CSIR_BUILD_DIR", None)
+            else:
+                os.environ["CSIR_BUILD_DIR"] = previous
+        elapsed = time.perf_counter() - began
+        print(f"[csir.pipeline] {run.notebook} done in {elapsed:.0f} s", file=sys.stderr)
+
+
+def write_record(config_path: str | Path, runs: Sequence[Run]) -> Path | None:
+    """``pipeline.json`` beside the executed copies: the configuration and every run's parameters.
+
+    Notebook 06 copies it into its ``parameters.json``, so a figure names the whole run that fed it.
+    """
+    import subprocess
+
+    from csir import io
+
+    if not runs:
+        return None
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=paths.REPO_ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    folder = runs[0].executed.parent
+    path = folder / "pipeline.json"
+    record = io.read_json(path) if path.is_file() else {"runs": {}}
+    record.update(
+        config=str(Path(config_path).resolve()),
+        config_text=Path(config_path).read_text(encoding="utf-8"),
+        commit=commit or None,
+    )
+    for run in runs:
+        record["runs"][run.executed.name] = {"notebook": run.notebook, "parameters": run.parameters}
+    io.write_json(path, record)
+    return path
+
+
+def describe(runs: Sequence[Run]) -> str:
+    """One line per run: notebook, executed copy and parameters (for ``--dry-run``)."""
+    return "\n".join(f"{r.notebook} -> {r.executed}  {_flat(r.parameters)}" for r in runs)
+
+
+def _flat(params: Mapping[str, Any]) -> str:
+    return " ".join(f"{k}={v!r}" for k, v in params.items()) or "(notebook defaults)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``python -m csir.pipeline CONFIG [--only NB] [--from NB] [--dry-run]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m csir.pipeline", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("config", help="configuration YAML, e.g. configs/smoke.yaml")
+    parser.add_argument("--build", default="", help="executed copies and results (build/<config>)")
+    parser.add_argument("--only", action="append", default=[], help="run only this notebook")
+    parser.add_argument("--from", dest="start", default="", help="start at this notebook")
+    parser.add_argument("--dry-run", action="store_true", help="validate and list the runs only")
+    args = parser.parse_args(argv)
+    try:
+        runs = plan(args.config, args.build or None, only=args.only, start=args.start)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        print(describe(runs))
+        return 0
+    write_record(args.config, runs)
+    execute(runs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

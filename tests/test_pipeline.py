@@ -1,0 +1,134 @@
+"""One YAML per configuration, validated before anything runs; notebook 06 runs without models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import REPO_ROOT
+
+from csir import pipeline
+from csir.errors import ConfigError
+
+pytest.importorskip("yaml")
+
+CONFIGS = sorted((REPO_ROOT / "configs").glob("*.yaml"))
+
+
+def test_the_issue_configurations_exist():
+    assert {"smoke", "offline-full", "paper-mmarco"} <= {p.stem for p in CONFIGS}
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_configuration_passes_every_notebook_config(path: Path):
+    runs = pipeline.read_config(path)
+    assert list(runs) == pipeline.notebook_names()
+    papermill = pytest.importorskip("papermill")
+    for notebook, entries in runs.items():
+        names = set(papermill.inspect_notebook(str(pipeline.NOTEBOOK_DIR / f"{notebook}.ipynb")))
+        for params in entries:
+            assert set(params) <= names, f"{path.name}: {notebook} has no {set(params) - names}"
+
+
+def test_smoke_configuration_sets_smoke_everywhere():
+    runs = pipeline.plan(REPO_ROOT / "configs" / "smoke.yaml", "/tmp/b")
+    assert [r.notebook for r in runs] == pipeline.notebook_names()
+    assert all(r.parameters["smoke"] is True for r in runs)
+    assert runs[-1].executed == Path("/tmp/b/06_paper_figures.ipynb")
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "mine.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_lists_run_a_notebook_several_times_and_selection_works(tmp_path):
+    path = write(
+        tmp_path,
+        "defaults: {smoke: true}\n"
+        "03_training:\n  - {seeds: [1, 2]}\n  - {num_layers: 6, smoke: false}\n"
+        "04_evaluation: {top_k: 5}\n",
+    )
+    runs = pipeline.plan(path, tmp_path / "b", start="03")
+    assert [r.executed.name for r in runs] == [
+        "03_training.ipynb",
+        "03_training-2.ipynb",
+        "04_evaluation.ipynb",
+        "05_significance.ipynb",
+        "06_paper_figures.ipynb",
+    ]
+    assert runs[0].parameters == {"smoke": True, "seeds": [1, 2]}
+    assert runs[1].parameters == {"smoke": False, "num_layers": 6}
+    only = pipeline.plan(path, tmp_path / "b", only=["04_evaluation", "06"])
+    assert [r.notebook for r in only] == ["04_evaluation", "06_paper_figures"]
+    assert pipeline.plan(path).__getitem__(0).executed.parent.name == "mine"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("07_extra: {}\n", r"mine.yaml: '07_extra' is no notebook"),
+        ("04_evaluation: {top_k: 'many'}\n", r"mine.yaml: 04_evaluation: .*'top_k' must be int"),
+        ("03_training:\n  - {}\n  - {colour: red}\n", r"mine.yaml: 03_training\[2\]: .*'colour'"),
+        ("03_training: 5\n", r"03_training must be a mapping of parameters or a list"),
+        ("- a\n- b\n", r"the top level must map notebook names"),
+        ("defaults: [1]\n", r"defaults must be a mapping"),
+        ("04_evaluation: {top_k: [\n", r"not valid YAML"),
+    ],
+)
+def test_bad_configurations_name_the_file_and_the_notebook(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        pipeline.read_config(write(tmp_path, text))
+
+
+def test_unknown_files_and_notebooks_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="not found; the repository has: .*smoke.yaml"):
+        pipeline.read_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="unknown notebook '09'"):
+        pipeline.plan(REPO_ROOT / "configs" / "smoke.yaml", only=["09"])
+    assert pipeline.main([str(tmp_path / "nope.yaml")]) == 2
+
+
+def test_dry_run_lists_runs(capsys):
+    assert (
+        pipeline.main([str(REPO_ROOT / "configs" / "smoke.yaml"), "--dry-run", "--only", "05"]) == 0
+    )
+    assert "05_significance ->" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_notebook_06_runs_from_cached_files_without_any_model(tmp_path):
+    """The executed notebook draws every figure from hand-made files; no models folder exists."""
+    pytest.importorskip("papermill")
+    from test_figures import make_metrics, make_significance
+
+    build = tmp_path / "build"
+    for name in ("01_lexicon_induction", "04_evaluation", "05_significance"):
+        (build / name).mkdir(parents=True)
+    metrics = make_metrics()
+    metrics.to_csv(build / "04_evaluation" / "metrics.csv", index=False)
+    make_significance(metrics).to_csv(build / "05_significance" / "significance.csv", index=False)
+    (build / "01_lexicon_induction" / "bli.csv").write_text(
+        "source,method,src_lang,tgt_lang,precision_at_1,n_test_pairs\n"
+        "backbone-e5,nn,en,de,0.47,100\nbackbone-e5,csls,en,de,0.48,100\n",
+        encoding="utf-8",
+    )
+    config = write(tmp_path, "defaults: {smoke: true}\n")
+    runs = pipeline.plan(config, build, only=["06"])
+    assert pipeline.write_record(config, runs) == build / "pipeline.json"
+    pipeline.execute(runs, log_output=False)
+    assert not (build / "03_training").exists()
+    out = build / "06_paper_figures"
+    record = json.loads((out / "parameters.json").read_text())
+    assert record["skipped"] == {}
+    assert record["pipeline"]["runs"]["06_paper_figures.ipynb"]["parameters"] == {"smoke": True}
+    for stem in pipeline_figures():
+        assert (out / f"{stem}.pdf").is_file() and (out / f"{stem}.png").is_file()
+
+
+def pipeline_figures() -> list[str]:
+    from csir.paper import NAMES
+
+    return list(NAMES.values())
