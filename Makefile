@@ -34,9 +34,10 @@ setup: $(BIN)/python ## create .venv and install csir with the offline backbone,
 
 all: setup pipeline ## set up, then run the pipeline in its CPU configuration (all six notebooks)
 
-test: ## run the test suite, then execute every notebook in smoke mode with nbval
+test: ## the test suite, then all six notebooks end to end in smoke mode (papermill), then nbval over them
 	$(BIN)/python -m pytest tests
-	CSIR_SMOKE=1 CSIR_BUILD_DIR=$(abspath $(BUILD))/nbval $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider notebooks
+	$(PIPELINE) configs/smoke.yaml
+	CSIR_SMOKE=1 CSIR_BUILD_DIR=$(abspath $(BUILD))/smoke $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider notebooks
 
 test-fast: ## the test suite without tests marked slow (no real backbone)
 	$(BIN)/python -m pytest tests -m "not slow"
@@ -52,9 +53,9 @@ format: ## apply ruff's fixes and formatting
 # Every configuration is one YAML in configs/ run by csir.pipeline (papermill): executed notebooks
 # and results land in build/<config>/. CONFIG picks the configuration of `make figures`.
 CONFIG ?= cpu
-PIPELINE := $(BIN)/python -m csir.pipeline
+PIPELINE := CSIR_BUILD_DIR=$(abspath $(BUILD)) $(BIN)/python -m csir.pipeline
 
-smoke: ## all six notebooks in smoke mode on CPU (about 10 min); build/smoke/
+smoke: ## all six notebooks in smoke mode on CPU (about 1.5 min); build/smoke/
 	$(PIPELINE) configs/smoke.yaml
 
 pipeline: ## the CPU configuration, the largest run on 2 cores (hours); build/cpu/, figures/

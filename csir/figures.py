@@ -174,7 +174,7 @@ def backbone_bars(table: pd.DataFrame, *, measure: str = "RR@10"):
         ax.set_xticks(np.arange(len(settings)), settings)
         ax.set_title(METHOD_LABELS[method], fontsize=8)
     axes[0].set_ylabel(measure)
-    axes[-1].legend(fontsize=6, loc="lower right")
+    axes[-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 

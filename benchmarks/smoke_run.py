@@ -1,0 +1,112 @@
+"""Wall time and peak memory of `make smoke`: all six notebooks in the smoke configuration.
+
+Runs ``make smoke`` (``python -m csir.pipeline configs/smoke.yaml``) in a fresh build folder and
+samples, every 0.5 s, the resident set size of its whole process tree (make, the pipeline, every
+papermill kernel): ``peak_tree_rss_mb`` is the largest sum seen, ``peak_process_rss_mb`` the largest
+single process. Per-notebook seconds come from the pipeline's own log lines. The load average
+before the run is recorded because the 2-core machines are shared.
+
+    python benchmarks/smoke_run.py --out benchmarks/smoke_run.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def tree_rss(root: psutil.Process) -> tuple[int, int]:
+    """(sum, max) resident set size in bytes over ``root`` and its descendants."""
+    total, largest = 0, 0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            rss = proc.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        total += rss
+        largest = max(largest, rss)
+    return total, largest
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default="", help="write the result as JSON here")
+    parser.add_argument("--keep", action="store_true", help="keep the build folder")
+    args = parser.parse_args()
+
+    build = Path(tempfile.mkdtemp(prefix="csir-smoke-"))
+    command = ["make", "smoke", f"BUILD={build}"]
+    load_before = os.getloadavg()[0]
+    began = time.perf_counter()
+    proc = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    peaks = {"tree": 0, "process": 0}
+    done = threading.Event()
+
+    def sample() -> None:
+        root = psutil.Process(proc.pid)
+        while not done.is_set():
+            try:
+                total, largest = tree_rss(root)
+            except psutil.NoSuchProcess:
+                break
+            peaks["tree"] = max(peaks["tree"], total)
+            peaks["process"] = max(peaks["process"], largest)
+            time.sleep(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "[csir.pipeline]" in line:
+            print(line.rstrip(), file=sys.stderr, flush=True)
+    code = proc.wait()
+    done.set()
+    sampler.join()
+    seconds = time.perf_counter() - began
+    notebooks = {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(r"\[csir.pipeline\] (\S+) done in (\d+) s", "".join(lines))
+    }
+    result = {
+        "command": " ".join(command),
+        "returncode": code,
+        "wall_s": round(seconds, 1),
+        "notebook_s": notebooks,
+        "peak_tree_rss_mb": round(peaks["tree"] / 2**20),
+        "peak_process_rss_mb": round(peaks["process"] / 2**20),
+        "load_average_before": load_before,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+    }
+    print(json.dumps(result, indent=2))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if code != 0:
+        print("".join(lines[-40:]), file=sys.stderr)
+    if not args.keep:
+        shutil.rmtree(build, ignore_errors=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
