@@ -180,7 +180,7 @@ class PaperFigures:
         record: dict[str, Any] = {
             "notebook": FiguresConfig.NOTEBOOK,
             "parameters": self.cfg.to_dict(),
-            "backbone": self.backbone if "rows" in self.__dict__ else None,
+            "backbone": self.__dict__.get("backbone"),
             "inputs": {str(p): {"sha256": io.file_sha256(p)} for p in sorted(self.inputs.values())},
             "written": self.written,
             "skipped": self.skipped,
