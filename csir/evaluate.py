@@ -238,7 +238,7 @@ class Evaluation:
                 f"top_k={top_k} would keep an arbitrary {top_k} of each query's candidates: set "
                 "top_k = 0 to re-rank them all (the paper's protocol)"
             )
-        return {qid: dict(_ranked(docs)[:top_k]) for qid, docs in run.items()}
+        return {qid: dict(candidates_lib.ranked(docs)[:top_k]) for qid, docs in run.items()}
 
     @functools.cached_property
     def selected_queries(self) -> frozenset[str] | None:
@@ -500,7 +500,7 @@ def map_scoreddocs(
     groups = set(pair.doc_groups.values())
     lost = []
     for qid in pair.queries:
-        ranked = _ranked(run.get(qid, {}))[:limit]
+        ranked = candidates_lib.ranked(run.get(qid, {}))[:limit]
         lost += [d for d, _ in ranked if pivot.doc_groups.get(d, d) not in groups]
     if lost:
         raise CsirError(
@@ -556,18 +556,13 @@ def with_documents(
 
         fetched = ir_datasets.load(dataset_id).docs_store().get_many(missing)
         for docid, doc in fetched.items():
-            docs[docid] = doc.default_text() if hasattr(doc, "default_text") else doc.text
+            docs[docid] = retrieval.ir_record_text(doc)
     return dataclasses.replace(
         collection,
         docs=docs,
         doc_groups={docid: docid for docid in docs},
         stats={**collection.stats, "fetched_pivot_candidates": len(fetched)},
     )
-
-
-def _ranked(docs: Mapping[str, float]) -> list[tuple[str, float]]:
-    """Best first; ties by id (as :func:`csir.data.candidates.map_candidates` orders them)."""
-    return sorted(docs.items(), key=lambda item: (-item[1], item[0]))
 
 
 def _select_queries(qids: Iterable[str], max_queries: int, seed: int) -> frozenset[str] | None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from csir import paths
-from csir.errors import DataNotFoundError, InputError
+from csir.errors import CsirError, DataNotFoundError, InputError
 
 
 @contextlib.contextmanager
@@ -94,6 +94,21 @@ def write_json(path: str | Path, obj: Any) -> None:
     with atomic_write(path) as fh:
         json.dump(obj, fh, ensure_ascii=False, indent=2, sort_keys=True)
         fh.write("\n")
+
+
+def require_outputs(files: Sequence[str | Path], notebook: str, parameter: str) -> None:
+    """One :class:`CsirError` naming ``notebook`` when any of ``files`` (its outputs) is absent.
+
+    ``parameter`` is the reader's parameter that points at the notebook's ``output_dir``.
+    """
+    missing = [Path(f) for f in files if not Path(f).is_file()]
+    if missing:
+        names = ", ".join(f.name for f in missing)
+        verb = "is" if len(missing) == 1 else "are"
+        raise CsirError(
+            f"missing {', '.join(map(str, missing))}: {names} {verb} written by notebook "
+            f"{notebook}; run it first, or point {parameter} at its output_dir"
+        )
 
 
 def file_sha256(path: str | Path) -> str:

@@ -53,16 +53,16 @@ class PaperFigures:
 
     # -- inputs
 
-    def _read(self, path: Path, notebook: str, what: str) -> pd.DataFrame:
-        frame = results.read_csv_of(path, notebook, what)
+    def _read(self, path: Path, notebook: str, parameter: str) -> pd.DataFrame:
+        io.require_outputs([path], notebook, parameter)
         self.inputs[str(path)] = path
-        return frame
+        return pd.read_csv(path)
 
     @functools.cached_property
     def rows(self) -> pd.DataFrame:
         """Notebook 04's metrics of the chosen measure, with parsed system columns."""
         metrics = self._read(
-            self.cfg.evaluation_path() / "metrics.csv", "04_evaluation", "metrics.csv"
+            self.cfg.evaluation_path() / "metrics.csv", "04_evaluation", "evaluation_dir"
         )
         return results.annotate(metrics, self.cfg.measure)
 
@@ -70,14 +70,14 @@ class PaperFigures:
     def significance(self) -> pd.DataFrame:
         """Notebook 05's comparisons with the zero-shot baseline."""
         return self._read(
-            self.cfg.significance_path() / "significance.csv", "05_significance", "significance.csv"
+            self.cfg.significance_path() / "significance.csv", "05_significance", "significance_dir"
         )
 
     @functools.cached_property
     def bli(self) -> pd.DataFrame:
         """Notebook 01's BLI precision@1 table."""
         return self._read(
-            self.cfg.lexicon_run_path() / "bli.csv", "01_lexicon_induction", "bli.csv"
+            self.cfg.lexicon_run_path() / "bli.csv", "01_lexicon_induction", "lexicon_run_dir"
         )
 
     @functools.cached_property

@@ -70,7 +70,8 @@ def config_class(notebook: str) -> type[config.NotebookConfig]:
 def read_config(path: str | Path) -> dict[str, list[dict[str, Any]]]:
     """Parse and validate a configuration: ``{notebook: [parameters of each run]}``.
 
-    Every notebook is present (those the file does not name get ``defaults`` only).
+    Every notebook is present (those the file does not name get ``defaults`` only); ``defaults``
+    always holds ``smoke`` (``False`` unless given).
 
     Raises:
         ConfigError: naming the file and the notebook key for an unknown notebook, a value that is
@@ -89,7 +90,10 @@ def read_config(path: str | Path) -> dict[str, list[dict[str, Any]]]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must map notebook names to parameters")
     names = notebook_names()
-    defaults = read_defaults(path)
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{path}: defaults must be a mapping of parameters")
+    defaults = {"smoke": False, **defaults}
     runs: dict[str, list[dict[str, Any]]] = {}
     for key, value in data.items():
         if key in META_KEYS:
@@ -112,17 +116,6 @@ def read_config(path: str | Path) -> dict[str, list[dict[str, Any]]]:
                 raise ConfigError(f"{path}: {where}: {err}") from err
         runs[key] = [{**defaults, **e} for e in entries]
     return {name: runs.get(name, [dict(defaults)]) for name in names}
-
-
-def read_defaults(path: str | Path) -> dict[str, Any]:
-    """The ``defaults`` mapping of a configuration (``smoke: False`` when absent)."""
-    import yaml
-
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    defaults = data.get("defaults") or {}
-    if not isinstance(defaults, dict):
-        raise ConfigError(f"{path}: defaults must be a mapping of parameters")
-    return {"smoke": False, **defaults}
 
 
 def plan(

@@ -18,7 +18,6 @@ follow, so every number in a figure can be traced:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -178,23 +177,10 @@ def setting_averages(scores: pd.DataFrame) -> pd.DataFrame:
     """
     out = []
     for (backbone, name), group in scores.groupby(["backbone", "setting"], sort=False):
-        pair_sets = [
-            set(zip(g["query_lang"], g["doc_lang"], strict=True))
-            for _, g in group.groupby("method", sort=False)
-        ]
-        common = set.intersection(*pair_sets)
+        table, common = _common_pair_means(group, "method")
         if not common:
             continue
-        keep = [
-            (q, d) in common for q, d in zip(group["query_lang"], group["doc_lang"], strict=True)
-        ]
-        per_seed = (
-            group[keep]
-            .groupby(["method", "seed"], dropna=False, sort=False)["value"]
-            .mean()
-            .reset_index()
-        )
-        table = seed_mean(per_seed, ["method"]).assign(
+        table = table.assign(
             backbone=backbone,
             setting=name,
             n_pairs=len(common),
@@ -206,6 +192,32 @@ def setting_averages(scores: pd.DataFrame) -> pd.DataFrame:
     table = pd.concat(out, ignore_index=True)
     table = _order(table)
     return table[["backbone", "setting", "method", "mean", "sd", "n_seeds", "n_pairs", "pairs"]]
+
+
+def _pairs(frame: pd.DataFrame) -> set[tuple[str, str]]:
+    """The (query language, document language) pairs of ``frame``'s rows."""
+    return set(zip(frame["query_lang"], frame["doc_lang"], strict=True))
+
+
+def _on_pairs(frame: pd.DataFrame, pairs: set[tuple[str, str]]) -> pd.DataFrame:
+    """The rows of ``frame`` on one of ``pairs``."""
+    keep = [(q, d) in pairs for q, d in zip(frame["query_lang"], frame["doc_lang"], strict=True)]
+    return frame[keep]
+
+
+def _common_pair_means(frame: pd.DataFrame, by: str) -> tuple[pd.DataFrame, set[tuple[str, str]]]:
+    """Per ``by`` group: the mean over the pairs every group has, then mean ± sd over seeds.
+
+    Returns the :func:`seed_mean` table (one row per group) and those common pairs.
+    """
+    common = set.intersection(*(_pairs(g) for _, g in frame.groupby(by, sort=False)))
+    per_seed = (
+        _on_pairs(frame, common)
+        .groupby([by, "seed"], dropna=False, sort=False)["value"]
+        .mean()
+        .reset_index()
+    )
+    return seed_mean(per_seed, [by]), common
 
 
 def _order(table: pd.DataFrame) -> pd.DataFrame:
@@ -256,15 +268,11 @@ def best_code_switched(rows: pd.DataFrame, backbone: str, baseline: str) -> str:
         & rows["method"].isin(CS_METHODS)
         & (rows["setting"] != "MLIR")
     ]
-    means = {}
-    for name, group in candidates.groupby("system"):
-        have = set(zip(group["query_lang"], group["doc_lang"], strict=True))
-        if needed <= have:
-            keep = [
-                (q, d) in needed
-                for q, d in zip(group["query_lang"], group["doc_lang"], strict=True)
-            ]
-            means[name] = group[keep]["value"].mean()
+    means = {
+        name: _on_pairs(group, needed)["value"].mean()
+        for name, group in candidates.groupby("system")
+        if needed <= _pairs(group)
+    }
     if not means:
         raise CsirError(
             f"no code-switched model of {backbone!r} was evaluated on all of the zero-shot "
@@ -306,15 +314,8 @@ def p_ablation(rows: pd.DataFrame, backbone: str, method: str = "ml-cs") -> pd.D
     scores = mine.assign(p=mine["p"].where(mine["method"] == method, 0.0))
     out = []
     for name, group in scores.groupby("setting", sort=False):
-        pair_sets = [
-            set(zip(g["query_lang"], g["doc_lang"], strict=True)) for _, g in group.groupby("p")
-        ]
-        common = set.intersection(*pair_sets)
-        keep = [
-            (q, d) in common for q, d in zip(group["query_lang"], group["doc_lang"], strict=True)
-        ]
-        per_seed = group[keep].groupby(["p", "seed"], dropna=False)["value"].mean().reset_index()
-        out.append(seed_mean(per_seed, ["p"]).assign(setting=name, n_pairs=len(common)))
+        table, common = _common_pair_means(group, "p")
+        out.append(table.assign(setting=name, n_pairs=len(common)))
     table = pd.concat(out, ignore_index=True)
     table["order"] = table["setting"].map({s: i for i, s in enumerate(SETTINGS)})
     table = table.sort_values(["order", "p"]).drop(columns="order").reset_index(drop=True)
@@ -375,14 +376,3 @@ def settings_latex(table: pd.DataFrame, backbone: str, measure: str = "RR@10") -
         "brackets) and over seeds (mean $\\pm$ sd when there are several).\n"
     )
     return caption + body
-
-
-def read_csv_of(path: str | Path, notebook: str, what: str) -> pd.DataFrame:
-    """Read a CSV another notebook writes, with one clear error naming that notebook if absent."""
-    path = Path(path)
-    if not path.is_file():
-        raise CsirError(
-            f"missing {path}: {what} is written by notebook {notebook}; run it first, or point "
-            "this notebook's parameters at its output_dir"
-        )
-    return pd.read_csv(path)

@@ -283,14 +283,11 @@ def latex_table(table: pd.DataFrame, measure: str = "RR@10") -> str:
 
 def read_evaluation(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``per_query.parquet`` and ``metrics.csv`` of notebook 04, with one clear error if absent."""
+    from csir import io
+
     folder = Path(folder)
     files = [folder / "per_query.parquet", folder / "metrics.csv"]
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise CsirError(
-            f"missing {', '.join(missing)}: these files are written by notebook 04_evaluation; "
-            "run it first, or point evaluation_dir at its output_dir"
-        )
+    io.require_outputs(files, "04_evaluation", "evaluation_dir")
     return pd.read_parquet(files[0]), pd.read_csv(files[1])
 
 

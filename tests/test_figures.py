@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csir import results
+from csir import io, results
 from csir.config import FiguresConfig
 from csir.errors import ConfigError, CsirError
 
@@ -189,7 +189,7 @@ def test_missing_measure_and_missing_file_name_the_notebook(tmp_path):
     with pytest.raises(CsirError, match="measure 'nDCG@10' is not in notebook 04"):
         results.annotate(make_metrics(), "nDCG@10")
     with pytest.raises(CsirError, match="written by notebook 05_significance"):
-        results.read_csv_of(tmp_path / "significance.csv", "05_significance", "significance.csv")
+        io.require_outputs([tmp_path / "significance.csv"], "05_significance", "significance_dir")
 
 
 def test_paper_figures_draws_everything_from_cached_files(inputs, tmp_path):

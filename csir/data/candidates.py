@@ -95,6 +95,11 @@ def bm25_pivot(
     return run
 
 
+def ranked(docs: Mapping[str, float]) -> list[tuple[str, float]]:
+    """``(docid, score)`` best first, ties broken by id: the order every run is read in."""
+    return sorted(docs.items(), key=lambda item: (-item[1], item[0]))
+
+
 def map_candidates(
     run: Mapping[str, Mapping[str, float]],
     pivot: RetrievalPair,
@@ -135,11 +140,11 @@ def map_candidates(
         if qid not in run:
             missing += 1
             continue
-        ranked = sorted(run[qid].items(), key=lambda item: (-item[1], item[0]))
-        limit = len(ranked) if top_k is None else top_k
+        order = ranked(run[qid])
+        limit = len(order) if top_k is None else top_k
         out: dict[str, float] = {}
         groups_done: set[str] = set()
-        for pivot_doc, score in ranked:
+        for pivot_doc, score in order:
             if len(out) >= limit:
                 break
             group = pivot.doc_groups.get(pivot_doc, pivot_doc)

@@ -907,7 +907,7 @@ def load_trec_collection(
 # --------------------------------------------------------------------------- ir_datasets
 
 
-def _text(record: Any) -> str:
+def ir_record_text(record: Any) -> str:
     """``default_text()`` of an ir_datasets record (title + body where it has both)."""
     if hasattr(record, "default_text"):
         return record.default_text()
@@ -950,7 +950,7 @@ def load_ir_dataset(
     queries: dict[str, str] = {}
     for query in source.queries_iter():
         if query.query_id in qrels:
-            queries[query.query_id] = _text(query)
+            queries[query.query_id] = ir_record_text(query)
             if max_queries and len(queries) >= max_queries:
                 break
     qrels = {qid: qrels[qid] for qid in queries}
@@ -971,7 +971,7 @@ def load_ir_dataset(
     for docs in (run or {}).values():
         wanted.update(docs)
     fetched = source.docs_store().get_many(sorted(wanted))
-    docs = {docid: _text(doc) for docid, doc in fetched.items()}
+    docs = {docid: ir_record_text(doc) for docid, doc in fetched.items()}
     lost = [docid for rels in qrels.values() for docid in rels if docid not in docs]
     if lost:
         raise CsirError(
