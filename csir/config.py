@@ -345,7 +345,7 @@ class EvaluationConfig(NotebookConfig):
     lexicon_source: str = "muse"
     measures: tuple[str, ...] = ("RR@10", "nDCG@10", "R@100")
     batch_size: int = 32
-    max_length: int = 256
+    max_length: int = 0
     precision: str = "auto"
     int8: bool = False
     device: str = "auto"
@@ -363,7 +363,8 @@ class EvaluationConfig(NotebookConfig):
         limit = min(self.max_queries or self.SMOKE_MAX_QUERIES, self.SMOKE_MAX_QUERIES)
         object.__setattr__(self, "max_queries", limit)
         object.__setattr__(self, "top_k", min(self.top_k, self.SMOKE_TOP_K))
-        object.__setattr__(self, "max_length", min(self.max_length, self.SMOKE_MAX_LENGTH))
+        cap = self.SMOKE_MAX_LENGTH
+        object.__setattr__(self, "max_length", min(self.max_length or cap, cap))
         if self.candidates == "dense":
             object.__setattr__(self, "candidates", "bm25")
 
@@ -403,7 +404,10 @@ class EvaluationConfig(NotebookConfig):
         _require(self.top_k >= 0, "top_k must be >= 0 (0: every candidate)")
         _require(self.max_queries >= 0, "max_queries must be >= 0 (0: all)")
         _require(self.batch_size > 0, "batch_size must be > 0")
-        _require(self.max_length >= 8, "max_length must be >= 8")
+        _require(
+            self.max_length == 0 or self.max_length >= 8,
+            "max_length must be 0 (each model's own training length) or >= 8",
+        )
         _require(
             self.precision in self.PRECISIONS,
             f"precision {self.precision!r} must be one of {self.PRECISIONS}",
@@ -497,6 +501,9 @@ class TrainingConfig(NotebookConfig):
     SMOKE_TRAIN_SETS: ClassVar[tuple[str, ...]] = ("zero-shot/en-en/p=0.0", "bl-cs/en-de/p=0.5")
     #: ... for at most this many steps (1 of warm-up), pairs per batch and tokens per pair.
     SMOKE_MAX_STEPS: ClassVar[int] = 3
+    #: ... evaluating on the dev set every 2 steps, with its first 8 judged questions ...
+    SMOKE_EVAL_EVERY: ClassVar[int] = 2
+    SMOKE_DEV_MAX_QUERIES: ClassVar[int] = 8
     SMOKE_BATCH_SIZE: ClassVar[int] = 4
     SMOKE_MAX_LENGTH: ClassVar[int] = 96
 
@@ -513,15 +520,25 @@ class TrainingConfig(NotebookConfig):
     )
     backbone: str = "e5-small-offline"
     num_layers: int = 0
+    head: str = "auto"
+    joint_layers: int = 1
+    query_max_length: int = 64
     max_steps: int = 2000
     batch_size: int = 32
     grad_accum: int = 1
     learning_rate: float = 2e-5
+    head_learning_rate: float = 0.01
     warmup_steps: int = 200
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
     max_length: int = 256
-    precision: str = "fp32"
+    precision: str = "bf16"
+    dropout: float = -1.0
+    freeze_embeddings: bool = False
+    trim_vocabulary: bool = True
+    select_on_dev: bool = True
+    eval_every: int = 100
+    dev_max_queries: int = 0
     seeds: tuple[int, ...] = (1,)
     checkpoint_every: int = 500
     num_workers: int = 0
@@ -537,11 +554,14 @@ class TrainingConfig(NotebookConfig):
                 object.__setattr__(self, "train_sets", kept or self.train_sets[:1])
             for name, cap in (
                 ("max_steps", self.SMOKE_MAX_STEPS),
+                ("eval_every", self.SMOKE_EVAL_EVERY),
                 ("batch_size", self.SMOKE_BATCH_SIZE),
                 ("max_length", self.SMOKE_MAX_LENGTH),
             ):
                 object.__setattr__(self, name, min(getattr(self, name), cap))
             object.__setattr__(self, "warmup_steps", min(self.warmup_steps, 1))
+            cap = self.SMOKE_DEV_MAX_QUERIES
+            object.__setattr__(self, "dev_max_queries", min(self.dev_max_queries or cap, cap))
 
     def validate(self) -> None:
         _require(
@@ -561,26 +581,24 @@ class TrainingConfig(NotebookConfig):
             self.training_args(seed)  # the training library's own checks: one set of rules
 
     def training_args(self, seed: int | None = None):  # -> csir.training.TrainingArgs (lazy: torch)
-        """The :class:`csir.training.TrainingArgs` of one seed (default: the first seed)."""
+        """The :class:`csir.training.TrainingArgs` of one seed (default: the first seed).
+
+        Every field of this config that ``TrainingArgs`` also has is passed on by name.
+        """
         from csir.training.args import TrainingArgs
 
-        return TrainingArgs(
-            backbone=self.backbone,
-            max_length=self.max_length,
-            batch_size=self.batch_size,
-            grad_accum=self.grad_accum,
-            learning_rate=self.learning_rate,
-            warmup_steps=self.warmup_steps,
-            max_steps=self.max_steps,
-            weight_decay=self.weight_decay,
-            precision=self.precision,
-            seed=self.seeds[0] if seed is None else seed,
-            checkpoint_every=self.checkpoint_every,
-            num_workers=self.num_workers,
-            num_layers=self.num_layers,
-            max_grad_norm=self.max_grad_norm,
-            log_every=self.log_every,
-        )
+        values = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(TrainingArgs)
+            if f.name != "seed" and hasattr(self, f.name)
+        }
+        if not self.select_on_dev:
+            values["eval_every"] = 0
+        return TrainingArgs(**values, seed=self.seeds[0] if seed is None else seed)
+
+    def dev_file(self) -> Path | None:
+        """Notebook 02's dev set (``dev/en-en/dev.jsonl``) when selecting on it, else ``None``."""
+        return self.data_path() / "dev" / "en-en" / "dev.jsonl" if self.select_on_dev else None
 
     def data_path(self) -> Path:
         """Notebook 02's output folder (``data_dir`` or its default build folder)."""

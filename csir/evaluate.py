@@ -50,6 +50,8 @@ METRIC_COLUMNS = (
 )
 PER_QUERY_COLUMNS = (*METRIC_COLUMNS[:5], "query_id", "measure", "value")
 ZERO_SHOT = "zero-shot"
+#: Tokens per text of the dense first stage when ``max_length`` is 0 (each model's own).
+DENSE_MAX_LENGTH = 256
 TRANSLATE_TEST = "translate-test"
 FIRST_STAGE = "first-stage"
 #: Parameters that change a run's content: a run folder written with other values is refused.
@@ -314,7 +316,7 @@ class Evaluation:
                 backbone=cfg.dense_backbone,
                 top_k=cfg.top_k,
                 batch_size=cfg.batch_size,
-                max_length=cfg.max_length,
+                max_length=cfg.max_length or DENSE_MAX_LENGTH,
                 device=_torch_device(cfg.device),
             )
         runs.write_run(path, run, tag=f"{FIRST_STAGE}-{cfg.candidates}")

@@ -43,9 +43,10 @@ class ScoringOptions:
 
     Attributes:
         batch_size: pairs per forward pass.
-        max_length: tokens of a (query, passage) pair, special tokens included; longer pairs are
-            truncated ``longest_first`` (the longer side loses tokens first). 256 matches the
-            training length of notebook 03.
+        max_length: tokens of a (query, passage) pair (classifier head) or of a passage
+            (segment-cosine head), special tokens included; longer inputs are truncated
+            (``longest_first`` for pairs). 0: the model's own, the length it was trained with
+            (its tokenizer's ``model_max_length``, capped by its position embeddings).
         precision: ``"auto"`` (bf16 on a CUDA device that supports it, else fp32), ``"fp32"``,
             ``"bf16"`` (autocast; on CPU too, lossy) or ``"fp16"`` (autocast, CUDA only).
         int8: dynamic int8 quantisation of the Linear layers (CPU only, lossy).
@@ -56,7 +57,7 @@ class ScoringOptions:
     """
 
     batch_size: int = 32
-    max_length: int = 256
+    max_length: int = 0
     precision: str = "auto"
     int8: bool = False
     num_layers: int = 0
@@ -66,9 +67,10 @@ class ScoringOptions:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.max_length < 4:
+        if self.max_length != 0 and self.max_length < 4:
             raise ConfigError(
-                f"max_length must be >= 4 (room for special tokens), got {self.max_length}"
+                f"max_length must be 0 (the model's own) or >= 4 (room for special tokens), "
+                f"got {self.max_length}"
             )
         if self.precision not in _PRECISIONS:
             raise ConfigError(f"precision must be one of {_PRECISIONS}, got {self.precision!r}")
@@ -141,14 +143,28 @@ def _quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
         return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
+def model_max_length(tokenizer, model) -> int:
+    """The length a model was trained with: its tokenizer's ``model_max_length`` (notebook 03
+    saves the training length there), capped by the model's position embeddings."""
+    config = getattr(getattr(model, "module", model), "config", None)
+    limit = int(getattr(config, "max_position_embeddings", 512) or 512)
+    saved = getattr(tokenizer, "model_max_length", None)
+    if not isinstance(saved, int) or saved <= 0 or saved > 1_000_000:
+        return limit
+    return min(saved, limit)
+
+
 class Reranker:
-    """A one-logit cross-encoder ready to score (query, passage) pairs.
+    """A cross-encoder of either head (:mod:`csir.heads`) ready to score (query, passage) pairs.
 
     Args:
-        model: a folder written by notebook 03 (``AutoModelForSequenceClassification`` with one
-            label) or any backbone name/folder (its head is then freshly initialised: useful
-            for benchmarks only).
+        model: a folder written by notebook 03 (classifier or segment-cosine head), any one-logit
+            ``save_pretrained`` folder, or a backbone name/folder (a classifier head is then
+            freshly initialised: useful for benchmarks only).
         options: see :class:`ScoringOptions`.
+
+    A segment-cosine model is scored through :class:`csir.ranker.SegmentScorer`: each distinct
+    query and passage passes the lower layers once, each pair only the top ``k`` layers.
 
     Raises:
         CsirError: for a folder without weights (from :func:`csir.backbones.load_cross_encoder`).
@@ -156,9 +172,32 @@ class Reranker:
     """
 
     def __init__(self, model: str | Path, options: ScoringOptions | None = None):
+        from csir import ranker
+
+        options = options or ScoringOptions()
+        self.name = str(model)
+        net = ranker.load_ranker(self.name, num_layers=options.num_layers)
+        self._setup(net, backbones.load_tokenizer(self.name), options)
+
+    @classmethod
+    def from_model(
+        cls, model: torch.nn.Module, tokenizer, options: ScoringOptions | None = None
+    ) -> Reranker:
+        """Wrap a model already in memory (e.g. during training, for dev evaluation).
+
+        The model is used as it is (not copied); its train/eval mode is restored after scoring.
+        """
+        self = cls.__new__(cls)
+        self.name = type(model).__name__
+        self._setup(model, tokenizer, options or ScoringOptions())
+        return self
+
+    def _setup(self, net: torch.nn.Module, tokenizer, options: ScoringOptions) -> None:
         import torch
 
-        self.options = options = options or ScoringOptions()
+        from csir import ranker
+
+        self.options = options
         self.device = resolve_device(options.device)
         self.precision = resolve_precision(options.precision, self.device)
         if options.int8 and self.device != "cpu":
@@ -167,15 +206,25 @@ class Reranker:
             raise ConfigError("int8 works with fp32 activations; set precision='fp32' (or 'auto')")
         if options.threads and self.device == "cpu":
             torch.set_num_threads(options.threads)
-        self.name = str(model)
-        self.tokenizer = backbones.load_tokenizer(self.name)
-        net = backbones.load_cross_encoder(self.name, num_layers=options.num_layers, device="cpu")
-        net.eval()
+        self.tokenizer = tokenizer
+        self.max_length = options.max_length or model_max_length(tokenizer, net)
         if options.int8:
-            net = _quantize_int8(net)
+            net = _quantize_int8(net.eval())
         self.model = net.to(self.device)
         pad = self.tokenizer.pad_token_id
         self._pad_id = 0 if pad is None else int(pad)
+        self._segments = (
+            ranker.SegmentScorer(
+                self.model,
+                tokenizer,
+                self.max_length,
+                batch_size=options.batch_size,
+                device=self.device,
+                autocast=self._autocast,
+            )
+            if ranker.is_segment_model(self.model)
+            else None
+        )
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         import torch
@@ -187,14 +236,12 @@ class Reranker:
 
     def tokenize(self, pairs: Sequence[tuple[str, str]]) -> dict[str, list[list[int]]]:
         """Token ids (and the other model inputs) of every pair, unpadded, in input order."""
-        for i, pair in enumerate(pairs[:1]):
-            if len(pair) != 2 or not all(isinstance(t, str) for t in pair):
-                raise CsirError(f"pair {i} is {pair!r}; expected a (query, passage) tuple of str")
+        self._check_pairs(pairs)
         encoded = self.tokenizer(
             [q for q, _ in pairs],
             [p for _, p in pairs],
             truncation="longest_first",
-            max_length=self.options.max_length,
+            max_length=self.max_length,
             padding=False,
         )
         return {k: encoded[k] for k in ("input_ids", "token_type_ids") if k in encoded}
@@ -232,12 +279,29 @@ class Reranker:
         Returns:
             float32 logits, one per pair, in the order of ``pairs``.
         """
-        import torch
 
         pairs = list(pairs)
         out = np.empty(len(pairs), dtype=np.float32)
         if not pairs:
             return out
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            if self._segments is not None:
+                self._check_pairs(pairs)
+                return self._segments.score([q for q, _ in pairs], [p for _, p in pairs])
+            return self._score_joint(pairs, out, progress)
+        finally:
+            self.model.train(was_training)
+
+    def _check_pairs(self, pairs: Sequence[tuple[str, str]]) -> None:
+        for i, pair in enumerate(pairs[:1]):
+            if len(pair) != 2 or not all(isinstance(t, str) for t in pair):
+                raise CsirError(f"pair {i} is {pair!r}; expected a (query, passage) tuple of str")
+
+    def _score_joint(self, pairs: list, out: np.ndarray, progress: bool) -> np.ndarray:
+        import torch
+
         features = self.tokenize(pairs)
         batches = self._batches(features)
         if progress:

@@ -412,7 +412,136 @@ def test_real_e5_small_trains_two_steps(tmp_path):
         "\n".join(json.dumps(_record(i, rng)) for i in range(16)) + "\n", encoding="utf-8"
     )
     args = TrainingArgs(backbone=OFFLINE_E5, max_steps=2, batch_size=4, max_length=64, log_every=1)
+    assert args.head == "segment-cosine"  # e5 is an embedding model: the default head
     out = train(args, path, tmp_path / "e5", progress=False)
     log = read_log(out)
     assert log["step"].tolist() == [1, 2] and np.isfinite(log["loss"]).all()
-    assert _weights(out)["classifier.weight"].shape == (1, 384)
+    weights = _weights(out)
+    assert weights["embeddings.word_embeddings.weight"].shape == (250037, 384)
+    assert (out / "csir_head.json").is_file()
+
+
+# --------------------------------------------------------------------------- heads, dev selection
+
+
+def _dev_file(folder: Path) -> Path:
+    """Six dev questions of six candidates, one relevant each, in the training-record format."""
+    rng = random.Random(5)
+    lines = []
+    for q in range(6):
+        for c in range(6):
+            record = _record(c, rng, qid=f"d{q}", pid=f"d{q}-{c}", label=int(c == q % 6))
+            lines.append(json.dumps(record))
+    path = folder / "dev.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("head", ["classifier", "segment-cosine"])
+def test_dev_selection_keeps_the_best_step_and_resumes_exactly(
+    tmp_path, tiny_backbone, train_file, head
+):
+    from csir.rerank import Reranker, ScoringOptions
+    from csir.training import read_dev_logs
+    from csir.training.dev import dev_score, read_dev_set
+
+    dev = _dev_file(tmp_path)
+    args = _args(
+        tiny_backbone, head=head, eval_every=2, checkpoint_every=3, query_max_length=12,
+        head_learning_rate=0.05,
+    )  # fmt: skip
+    full = train(args, train_file, tmp_path / "full", progress=False, dev_file=dev)
+    info = json.loads((full / RUN_FILE).read_text(encoding="utf-8"))
+    curve = [(p["step"], p["dev_mrr"]) for p in info["dev_curve"]]
+    assert [step for step, _ in curve] == [0, 2, 4, 6, 8]
+    trained = curve[1:]  # step 0 is the untrained model: recorded, never selected
+    best_step, best_mrr = max(trained, key=lambda p: (p[1], -p[0]))
+    assert info["selected_step"] == best_step and info["dev_mrr"] == pytest.approx(best_mrr)
+    assert info["selection"] == "best dev MRR@10"
+    assert not (full / "best").exists()
+    # The saved model is the selected step's: scoring it again gives the recorded dev MRR.
+    scores = Reranker(full, ScoringOptions(device="cpu", batch_size=8)).score(
+        read_dev_set(dev).pairs()
+    )
+    assert dev_score(read_dev_set(dev), scores) == pytest.approx(best_mrr, abs=1e-9)
+    logged = read_dev_logs([full])
+    assert logged["step"].tolist() == [0, 2, 4, 6, 8]
+
+    resumed = tmp_path / "resumed"
+    with pytest.raises(Stop):
+        train(args, train_file, resumed, progress=False, dev_file=dev, on_step=_stop_at(5))
+    train(args, train_file, resumed, progress=False, dev_file=dev)
+    again = json.loads((resumed / RUN_FILE).read_text(encoding="utf-8"))
+    assert again["dev_curve"] == info["dev_curve"]
+    assert again["selected_step"] == info["selected_step"]
+    a, b = _weights(full), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert read_dev_logs([resumed])["step"].tolist() == [0, 2, 4, 6, 8]
+
+
+def test_eval_every_without_a_dev_file_is_refused(tmp_path, tiny_backbone, train_file):
+    with pytest.raises(ConfigError, match="eval_every needs a dev file"):
+        train(_args(tiny_backbone, eval_every=2), train_file, tmp_path / "o", progress=False)
+
+
+@pytest.mark.parametrize("head", ["classifier", "segment-cosine"])
+def test_vocabulary_trimming_trains_the_same_weights(tmp_path, tiny_backbone, train_file, head):
+    args = dict(head=head, max_steps=4, weight_decay=0.5, query_max_length=12)
+    trimmed = train(_args(tiny_backbone, **args), train_file, tmp_path / "t", progress=False)
+    full = train(
+        _args(tiny_backbone, trim_vocabulary=False, **args), train_file, tmp_path / "f",
+        progress=False,
+    )  # fmt: skip
+    a, b = _weights(trimmed), _weights(full)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-7, msg=key)
+    # Rows no training text uses did decay, as AdamW decays them in the untrimmed run.
+    name = [k for k in a if k.endswith("word_embeddings.weight")][0]
+    start = load_file(str(tiny_backbone / "model.safetensors"))["embeddings.word_embeddings.weight"]
+    assert not torch.equal(a[name][-1], start[-1])
+
+
+def test_frozen_embeddings_stay_put(tmp_path, tiny_backbone, train_file):
+    args = _args(tiny_backbone, head="segment-cosine", max_steps=2, freeze_embeddings=True)
+    out = train(args, train_file, tmp_path / "frozen", progress=False)
+    start = load_file(str(tiny_backbone / "model.safetensors"))["embeddings.word_embeddings.weight"]
+    assert torch.equal(_weights(out)["embeddings.word_embeddings.weight"], start)
+
+
+def test_diverging_loss_stops_with_a_clear_error(tmp_path, tiny_backbone, train_file):
+    from csir.training.loop import TrainingDiverged
+
+    args = _args(tiny_backbone, learning_rate=1e30, max_grad_norm=0.0, warmup_steps=0)
+    with pytest.raises(TrainingDiverged, match="training loss became"):
+        train(args, train_file, tmp_path / "nan", progress=False)
+    assert not (tmp_path / "nan" / "model.safetensors").exists()
+    with pytest.raises(ConfigError, match="learning_rate must be a finite number"):
+        _args(tiny_backbone, learning_rate=float("inf"))
+
+
+def test_row_aligned_training_sets_see_the_same_batches():
+    # A code-switched file is row-aligned with its zero-shot source but has other lengths.
+    rng = np.random.default_rng(0)
+    english, switched = rng.integers(5, 50, 101), rng.integers(5, 80, 101)
+    for seed in (1, 2):
+        a = BatchPlan(english, 8, seed)
+        b = BatchPlan(switched, 8, seed)
+        for position in (0, 5, 12, 13, 40):
+            assert a.batch(position).tolist() == b.batch(position).tolist()
+
+
+def test_training_config_passes_head_and_selection_settings(tmp_path):
+    cfg = TrainingConfig.from_params(
+        {"joint_layers": 2, "dropout": 0.0, "smoke": False, "data_dir": str(tmp_path)}
+    )
+    args = cfg.training_args(3)
+    assert (args.head, args.joint_layers, args.dropout, args.seed) == ("segment-cosine", 2, 0.0, 3)
+    assert args.eval_every == cfg.eval_every and args.precision == "bf16"
+    assert cfg.dev_file() == tmp_path / "dev" / "en-en" / "dev.jsonl"
+    off = TrainingConfig.from_params({"select_on_dev": False, "smoke": False})
+    assert off.dev_file() is None and off.training_args().eval_every == 0
+    smoke = TrainingConfig.from_params({"smoke": True})
+    assert smoke.eval_every == 2 and smoke.dev_max_queries == 8
+    with pytest.raises(ConfigError, match="head 'cls' must be 'auto' or one of"):
+        TrainingConfig.from_params({"head": "cls"})

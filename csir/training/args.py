@@ -6,10 +6,12 @@ Kept free of torch so that notebook configs can validate training settings cheap
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
 from csir.errors import ConfigError
+from csir.heads import HEADS, HeadSpec, default_head
 
 OFFLINE_E5 = "e5-small-offline"  # same value as csir.backbones.OFFLINE_E5 (no numpy import here)
 PRECISIONS = ("fp32", "fp16", "bf16")
@@ -42,7 +44,26 @@ class TrainingArgs:
         max_grad_norm: clip the global gradient norm to this (0: no clipping).
         log_every: optimizer steps between rows of ``log.csv``.
         megabatch_mult: length grouping: the shuffled data is cut into megabatches of
-            ``megabatch_mult * batch_size`` pairs, each sorted by length (1: plain shuffle).
+            ``megabatch_mult * batch_size`` pairs, each sorted by length. 1 (the default): a
+            plain seeded shuffle, so row-aligned training sets (code-switched files and their
+            zero-shot source) see the same pairs in the same batches.
+        head: ``"classifier"`` (one logit on the first token, the paper's), ``"segment-cosine"``
+            (for embedding backbones, see :mod:`csir.heads`) or ``"auto"``: segment-cosine for
+            e5 backbones, classifier for the others. Stored resolved.
+        joint_layers: segment-cosine: top layers that attend over query and passage jointly.
+        query_max_length: segment-cosine: tokens kept of a query (a passage keeps
+            ``max_length``).
+        head_learning_rate: peak learning rate of the head's own parameters (0: learning_rate).
+        freeze_embeddings: keep the word embeddings fixed (the paper trains them).
+        trim_vocabulary: train only the word-embedding rows that the training and dev texts use;
+            lossless (see :mod:`csir.vocab`), and much faster on CPU.
+        eval_every: optimizer steps between evaluations on the dev file; the best one is kept
+            (0: evaluate at the end only). Needs a dev file.
+        dropout: dropout probability of every hidden and attention dropout while training
+            (-1: the backbone's own, 0.1 for BERT-style models). On CPU the dropout masks'
+            random numbers cost about 40 % of a forward pass.
+        dev_max_queries: evaluate on the first ``n`` dev questions that have a relevant
+            candidate (0: all of them).
     """
 
     backbone: str = OFFLINE_E5
@@ -61,10 +82,30 @@ class TrainingArgs:
     num_layers: int = 0
     max_grad_norm: float = 1.0
     log_every: int = 10
-    megabatch_mult: int = 50
+    megabatch_mult: int = 1
+    head: str = "auto"
+    joint_layers: int = 1
+    query_max_length: int = 64
+    head_learning_rate: float = 0.0
+    freeze_embeddings: bool = False
+    trim_vocabulary: bool = True
+    eval_every: int = 0
+    dropout: float = -1.0
+    dev_max_queries: int = 0
 
     def __post_init__(self) -> None:
+        if self.head == "auto":
+            object.__setattr__(self, "head", default_head(self.backbone))
         self.validate()
+        self.head_spec()  # the head's own checks
+
+    def head_spec(self) -> HeadSpec:
+        """The :class:`csir.heads.HeadSpec` of this run."""
+        return HeadSpec(
+            kind=self.head,
+            joint_layers=self.joint_layers,
+            query_max_length=self.query_max_length,
+        )
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for a value out of range."""
@@ -92,7 +133,19 @@ class TrainingArgs:
             (self.max_grad_norm >= 0, "max_grad_norm must be >= 0 (0: no clipping)"),
             (self.log_every >= 1, "log_every must be >= 1"),
             (self.megabatch_mult >= 1, "megabatch_mult must be >= 1 (1: no length grouping)"),
+            (self.head in HEADS, f"head {self.head!r} must be 'auto' or one of {HEADS}"),
+            (self.head_learning_rate >= 0, "head_learning_rate must be >= 0 (0: learning_rate)"),
+            (self.eval_every >= 0, "eval_every must be >= 0 (0: at the end only)"),
+            (self.dev_max_queries >= 0, "dev_max_queries must be >= 0 (0: all)"),
+            (
+                self.dropout == -1.0 or 0.0 <= self.dropout < 1.0,
+                "dropout must be in [0, 1), or -1 for the backbone's own",
+            ),
         ]
+        for name in ("learning_rate", "head_learning_rate", "weight_decay", "max_grad_norm"):
+            value = getattr(self, name)
+            if not math.isfinite(value):
+                raise ConfigError(f"TrainingArgs: {name} must be a finite number, got {value}")
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"TrainingArgs: {message}")

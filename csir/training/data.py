@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedTokenizerBase
 
+    from csir.heads import HeadSpec
+
 #: Keys of every training record, as notebook 02 writes them.
 RECORD_KEYS = ("qid", "pid", "query", "passage", "label", "query_lang", "doc_lang")
 _FIX = "each line must be a JSON object with " + ", ".join(RECORD_KEYS) + " (label 0 or 1)"
@@ -81,6 +83,10 @@ class TokenizedPairs:
     def lengths(self) -> np.ndarray:
         """Tokens per pair."""
         return np.diff(self.offsets)
+
+    def all_ids(self) -> np.ndarray:
+        """Every token id of every pair (for vocabulary trimming)."""
+        return self.input_ids
 
     def collate(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
         """Pad the given pairs to the longest of them: ``input_ids``, ``attention_mask``,
@@ -163,6 +169,113 @@ def tokenize_training_file(
     )
 
 
+def _flat_ids(rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int32), offsets
+
+
+def _pad_flat(ids: np.ndarray, offsets: np.ndarray, indices: np.ndarray, pad_id: int):
+    import torch
+
+    starts, ends = offsets[indices], offsets[indices + 1]
+    width = int((ends - starts).max())
+    out = np.full((len(indices), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(indices), width), dtype=np.int64)
+    for row, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        out[row, : b - a] = ids[a:b]
+        mask[row, : b - a] = 1
+    return torch.from_numpy(out), torch.from_numpy(mask)
+
+
+@dataclasses.dataclass
+class TokenizedSegments:
+    """Queries and passages tokenised apart (segment-cosine head), stored flat like
+    :class:`TokenizedPairs`: query ``i`` is ``query_ids[query_offsets[i]:query_offsets[i + 1]]``.
+    """
+
+    query_ids: np.ndarray
+    query_offsets: np.ndarray
+    passage_ids: np.ndarray
+    passage_offsets: np.ndarray
+    labels: np.ndarray
+    pad_id: int
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Tokens per pair (query plus passage)."""
+        return np.diff(self.query_offsets) + np.diff(self.passage_offsets)
+
+    def all_ids(self) -> np.ndarray:
+        """Every token id of every query and passage (for vocabulary trimming)."""
+        return np.concatenate([self.query_ids, self.passage_ids])
+
+    def collate(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
+        """``query_ids, query_mask, passage_ids, passage_mask`` (each padded to its own longest)
+        and float ``labels``."""
+        import torch
+
+        q_ids, q_mask = _pad_flat(self.query_ids, self.query_offsets, indices, self.pad_id)
+        p_ids, p_mask = _pad_flat(self.passage_ids, self.passage_offsets, indices, self.pad_id)
+        return {
+            "query_ids": q_ids,
+            "query_mask": q_mask,
+            "passage_ids": p_ids,
+            "passage_mask": p_mask,
+            "labels": torch.from_numpy(self.labels[indices].astype(np.float32)),
+        }
+
+
+def tokenize_segment_file(
+    path: str | Path,
+    tokenizer: PreTrainedTokenizerBase,
+    spec: HeadSpec,
+    max_length: int,
+) -> TokenizedSegments:
+    """Read, check and tokenise a training JSONL file as separate query and passage segments.
+
+    Queries get ``spec.query_prefix`` and keep ``spec.query_max_length`` tokens; passages get
+    ``spec.passage_prefix`` and keep ``max_length`` tokens (special tokens included).
+
+    Raises:
+        InputError: for a bad line (see :func:`iter_training_pairs`) or a file without pairs.
+    """
+    path = Path(path)
+    records = list(iter_training_pairs(path))
+    if not records:
+        raise InputError(
+            path, "no training pairs: the file is empty", fix="run notebook 02 to write it"
+        )
+    queries, passages, labels = zip(*records, strict=True)
+
+    def encode(texts, prefix, limit):
+        return tokenizer(
+            [prefix + t for t in texts],
+            truncation=True,
+            max_length=limit,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )["input_ids"]
+
+    distinct = list(dict.fromkeys(queries))
+    ids = encode(distinct, spec.query_prefix, spec.query_max_length)
+    encoded = dict(zip(distinct, ids, strict=True))
+    q_ids, q_offsets = _flat_ids([encoded[q] for q in queries])
+    p_ids, p_offsets = _flat_ids(encode(passages, spec.passage_prefix, max_length))
+    return TokenizedSegments(
+        query_ids=q_ids,
+        query_offsets=q_offsets,
+        passage_ids=p_ids,
+        passage_offsets=p_offsets,
+        labels=np.asarray(labels, dtype=np.float32),
+        pad_id=int(tokenizer.pad_token_id),
+    )
+
+
 def length_grouped_order(
     lengths: np.ndarray, batch_size: int, seed: int, epoch: int = 0, megabatch_mult: int = 50
 ) -> np.ndarray:
@@ -171,7 +284,8 @@ def length_grouped_order(
     Like Hugging Face's ``LengthGroupedSampler``: shuffle (seeded by ``seed`` and ``epoch``),
     cut into megabatches of ``megabatch_mult * batch_size``, sort each megabatch by length
     (longest first, ties in shuffled order), and move the overall longest pair to the front so
-    that memory runs out on the first step rather than later.
+    that memory runs out on the first step rather than later. ``megabatch_mult = 1`` is a plain
+    seeded shuffle that ignores the lengths.
 
     Example:
         >>> order = length_grouped_order(np.array([5, 1, 9, 3]), batch_size=2, seed=0)
@@ -181,6 +295,10 @@ def length_grouped_order(
     lengths = np.asarray(lengths)
     rng = np.random.default_rng([seed, epoch])
     order = rng.permutation(len(lengths))
+    if megabatch_mult == 1:
+        # No grouping: the order depends on (number of pairs, seed, epoch) only, so row-aligned
+        # files (a code-switched set and its zero-shot source) see the same pairs in each batch.
+        return order
     size = max(1, megabatch_mult * batch_size)
     megabatches = []
     for start in range(0, len(order), size):
@@ -207,7 +325,7 @@ class BatchPlan:
     """
 
     def __init__(
-        self, lengths: np.ndarray, batch_size: int, seed: int, megabatch_mult: int = 50
+        self, lengths: np.ndarray, batch_size: int, seed: int, megabatch_mult: int = 1
     ) -> None:
         self.lengths = np.asarray(lengths)
         self.batch_size = batch_size

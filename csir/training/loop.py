@@ -19,6 +19,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
+import itertools
+import math
 import os
 import shutil
 import time
@@ -26,13 +28,22 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from csir import __version__, io
 from csir.errors import ConfigError, CsirError
+from csir.heads import HEAD_FILE, SEGMENT_COSINE
 from csir.training import checkpoint as ckpt
 from csir.training.args import TrainingArgs
-from csir.training.data import BatchDataset, BatchPlan, file_info, tokenize_training_file
+from csir.training.data import (
+    BatchDataset,
+    BatchPlan,
+    file_info,
+    tokenize_segment_file,
+    tokenize_training_file,
+)
+from csir.training.dev import dev_score, read_dev_set
 
 RUN_FILE = "csir_training.json"
 LOG_FILE = "log.csv"
@@ -48,7 +59,15 @@ LOG_COLUMNS = (
     "tokens_per_s",
     "train_seconds",
 )
+DEV_LOG_FILE = "dev.csv"
+DEV_LOG_COLUMNS = ("step", "dev_mrr", "embedding_decay", "seconds")
+BEST_DIR = "best"
 _MODEL_FILES = ("model.safetensors", "config.json")
+_MASKS = ("attention_mask", "query_mask", "passage_mask")
+
+
+class TrainingDiverged(CsirError):
+    """The training loss became NaN or infinite."""
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -64,24 +83,46 @@ def linear_warmup_decay(step: int, warmup_steps: int, max_steps: int) -> float:
     return max(0.0, (max_steps - step) / max(1, max_steps - warmup_steps))
 
 
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+def param_groups(
+    model: torch.nn.Module,
+    weight_decay: float,
+    head: set[str] | frozenset[str] = frozenset(),
+    head_lr: float | None = None,
+) -> list[dict[str, Any]]:
     """AdamW parameter groups: decay for weights, none for biases and normalisation weights.
 
     Normalisation layers are found by type (``torch.nn.LayerNorm``) or by a class name containing
-    ``Norm`` (e.g. RMSNorm variants of other architectures).
+    ``Norm`` (e.g. RMSNorm variants of other architectures); scalars and vectors (biases, a
+    head's scale) never decay. Parameters named in ``head`` form their own groups with learning
+    rate ``head_lr`` (when given), e.g. a freshly initialised head that must move fast.
+    The first group holds the decayed body weights (word embeddings included).
     """
     no_decay: set[str] = set()
     for module_name, module in model.named_modules():
         is_norm = isinstance(module, torch.nn.LayerNorm) or "Norm" in type(module).__name__
-        for name, _ in module.named_parameters(recurse=False):
+        for name, param in module.named_parameters(recurse=False):
             full = f"{module_name}.{name}" if module_name else name
-            if is_norm or name == "bias":
+            if is_norm or name == "bias" or param.ndim < 2:
                 no_decay.add(full)
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    return [
-        {"params": [p for n, p in named if n not in no_decay], "weight_decay": weight_decay},
-        {"params": [p for n, p in named if n in no_decay], "weight_decay": 0.0},
-    ]
+    split = head_lr is not None and bool(head)
+    groups = []
+    for in_head in (False, True) if split else (False,):
+        for decay in (True, False):
+            params = [
+                p
+                for n, p in named
+                if (n not in no_decay) == decay and (not split or (n in head) == in_head)
+            ]
+            group: dict[str, Any] = {
+                "params": params,
+                "weight_decay": weight_decay if decay else 0.0,
+            }
+            if in_head:
+                group["lr"] = head_lr
+            if params:
+                groups.append(group)
+    return groups
 
 
 def is_finished(output_dir: str | Path) -> bool:
@@ -118,6 +159,21 @@ def read_logs(model_dirs: Sequence[str | Path], root: str | Path | None = None):
     return pd.concat(frames, ignore_index=True)
 
 
+def read_dev_logs(model_dirs: Sequence[str | Path], root: str | Path | None = None):
+    """The ``dev.csv`` curves of several runs in one long DataFrame with a ``model`` column
+    (runs trained without a dev set have none and are left out)."""
+    import pandas as pd
+
+    root = Path(root) if root else None
+    frames = [
+        pd.read_csv(Path(d) / DEV_LOG_FILE).assign(model=_label(Path(d), root))
+        for d in model_dirs
+        if (Path(d) / DEV_LOG_FILE).is_file()
+    ]
+    columns = [*DEV_LOG_COLUMNS, "model"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
 def run_table(model_dirs: Sequence[str | Path], root: str | Path | None = None):
     """One row per finished run from its ``csir_training.json``: steps, pairs, loss, speed."""
     import pandas as pd
@@ -133,6 +189,9 @@ def run_table(model_dirs: Sequence[str | Path], root: str | Path | None = None):
                 "steps": info["steps"],
                 "examples_seen": info["examples_seen"],
                 "final_loss": info["final_loss"],
+                "head": info["args"].get("head"),
+                "selected_step": info.get("selected_step"),
+                "dev_mrr": info.get("dev_mrr"),
                 "examples_per_s": info["examples_per_s"],
                 "tokens_per_s": info["tokens_per_s"],
                 "train_seconds": info["train_seconds"],
@@ -148,6 +207,9 @@ def run_table(model_dirs: Sequence[str | Path], root: str | Path | None = None):
 class _Log:
     """Appends rows to ``log.csv``; on resume drops rows past the checkpoint (they are redone)."""
 
+    columns: tuple[str, ...] = LOG_COLUMNS
+    required: tuple[str, ...] = ("step", "loss")
+
     def __init__(self, path: Path, resume_step: int, enabled: bool) -> None:
         self.path, self.enabled = path, enabled
         if not enabled:
@@ -157,11 +219,11 @@ class _Log:
             with open(path, newline="", encoding="utf-8") as fh:
                 for row in csv.DictReader(fh):
                     # A run killed mid-write may leave a short last row: drop it.
-                    complete = all(row.get(c) not in (None, "") for c in ("step", "loss"))
+                    complete = all(row.get(c) not in (None, "") for c in self.required)
                     if complete and int(row["step"]) <= resume_step:
                         kept.append(row)
         with io.atomic_write(path) as fh:
-            writer = csv.DictWriter(fh, LOG_COLUMNS, extrasaction="ignore", lineterminator="\n")
+            writer = csv.DictWriter(fh, self.columns, extrasaction="ignore", lineterminator="\n")
             writer.writeheader()
             writer.writerows(kept)
 
@@ -169,7 +231,7 @@ class _Log:
         if not self.enabled:
             return
         with open(self.path, "a", newline="", encoding="utf-8") as fh:
-            csv.DictWriter(fh, LOG_COLUMNS, lineterminator="\n").writerow(row)
+            csv.DictWriter(fh, self.columns, lineterminator="\n").writerow(row)
 
 
 # --------------------------------------------------------------------------- accelerate
@@ -212,7 +274,8 @@ def _check_same_run(where: Path, saved: dict[str, Any], args: TrainingArgs, data
 def _clear_run(output_dir: Path) -> None:
     """Delete what a previous run wrote into ``output_dir`` (force), nothing else."""
     shutil.rmtree(output_dir / ckpt.CHECKPOINTS, ignore_errors=True)
-    for name in (RUN_FILE, LOG_FILE, *_MODEL_FILES):
+    shutil.rmtree(output_dir / BEST_DIR, ignore_errors=True)
+    for name in (RUN_FILE, LOG_FILE, DEV_LOG_FILE, HEAD_FILE, *_MODEL_FILES):
         with contextlib.suppress(FileNotFoundError):
             (output_dir / name).unlink()
 
@@ -228,10 +291,14 @@ def train(
     progress: bool = True,
     force: bool = False,
     on_step: Callable[[int], None] | None = None,
+    dev_file: str | Path | None = None,
 ) -> Path:
-    """Fine-tune ``args.backbone`` as a one-logit cross-encoder on a training JSONL file.
+    """Fine-tune ``args.backbone`` as a cross-encoder (head ``args.head``) on a training JSONL file.
 
-    Resumes from the latest checkpoint in ``output_dir``; a finished run is not repeated.
+    Resumes from the latest checkpoint in ``output_dir``; a finished run is not repeated. With a
+    ``dev_file``, the model is scored on it (MRR@10) before training, every ``args.eval_every``
+    steps and at the end; the best step's weights are what the run saves (``dev.csv`` holds the
+    whole curve, ``csir_training.json`` the chosen step).
 
     Args:
         args: the run's settings.
@@ -241,6 +308,8 @@ def train(
         force: delete a previous run (finished or not) in ``output_dir`` and train again.
         on_step: called with the step number after every optimizer step (and its checkpoint);
             an exception raised there stops training, as a crash would.
+        dev_file: JSONL in the training-record format (notebook 02's ``dev/en-en/dev.jsonl``)
+            for model selection; ``None``: the last step is kept.
 
     Returns:
         ``output_dir``, loadable with ``AutoModelForSequenceClassification.from_pretrained`` and
@@ -249,7 +318,9 @@ def train(
     Raises:
         InputError: for a bad line or an empty training file (file and line named).
         CheckpointError: for a damaged checkpoint (folder named; delete it).
-        ConfigError: when ``output_dir`` holds a run with other settings or data.
+        ConfigError: when ``output_dir`` holds a run with other settings or data, or
+            ``eval_every`` is set without a dev file.
+        TrainingDiverged: when the training loss becomes NaN or infinite.
 
     Example:
         >>> train(TrainingArgs(max_steps=100), "train.jsonl", "models/run")  # doctest: +SKIP
@@ -257,13 +328,20 @@ def train(
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
 
-    from csir.backbones import load_cross_encoder, load_tokenizer
+    from csir import ranker, vocab
+    from csir.backbones import load_tokenizer
 
     started = time.perf_counter()
     train_file, output_dir = Path(train_file), Path(output_dir)
     if not train_file.is_file():
         raise CsirError(f"training file {train_file} does not exist; run notebook 02 first")
+    if args.eval_every and dev_file is None:
+        raise ConfigError("eval_every needs a dev file (notebook 02's dev/en-en/dev.jsonl)")
+    if dev_file is not None and not Path(dev_file).is_file():
+        raise CsirError(f"dev file {dev_file} does not exist; run notebook 02 first")
     data = file_info(train_file)
+    if dev_file is not None:
+        data["dev_file"] = file_info(dev_file)
     if is_finished(output_dir) and not force:
         _check_same_run(output_dir, io.read_json(output_dir / RUN_FILE), args, data)
         return output_dir
@@ -277,16 +355,33 @@ def train(
     accelerator.wait_for_everyone()
 
     # Data: every process tokenises the file; the batch plan decides who gets what.
+    spec = args.head_spec()
     tokenizer = load_tokenizer(args.backbone)
-    pairs = tokenize_training_file(train_file, tokenizer, args.max_length)
+    if spec.kind == SEGMENT_COSINE:
+        pairs = tokenize_segment_file(train_file, tokenizer, spec, args.max_length)
+    else:
+        pairs = tokenize_training_file(train_file, tokenizer, args.max_length)
     data.update(pairs=len(pairs), positives=int(pairs.labels.sum()))
     plan = BatchPlan(pairs.lengths, args.batch_size, args.seed, args.megabatch_mult)
+    dev = read_dev_set(dev_file).judged(args.dev_max_queries) if dev_file is not None else None
 
     # Model, optimizer, schedule. The seed fixes the new head's initialisation.
     set_seed(args.seed)
-    model = load_cross_encoder(args.backbone, args.num_layers)
+    model = ranker.build_ranker(args.backbone, spec, args.num_layers)
+    if args.dropout >= 0:
+        ranker.set_dropout(model, args.dropout)
+    embeddings = vocab.word_embeddings(model)
+    if args.freeze_embeddings:
+        embeddings.weight.requires_grad_(False)
+    full_embeddings = None
+    if args.trim_vocabulary:
+        texts = [pairs.all_ids()]
+        if dev is not None:
+            texts.append(_dev_token_ids(dev, tokenizer, spec, args.max_length))
+        full_embeddings = vocab.trim_word_embeddings(model, vocab.kept_token_ids(texts, tokenizer))
+    head_lr = args.head_learning_rate or None
     optimizer = torch.optim.AdamW(
-        param_groups(model, args.weight_decay),
+        param_groups(model, args.weight_decay, ranker.head_parameter_names(model), head_lr),
         lr=args.learning_rate,
         fused=accelerator.device.type in ("cuda", "cpu"),
     )
@@ -296,6 +391,9 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     model, optimizer = accelerator.prepare(model, optimizer)
     loss_fn = torch.nn.BCEWithLogitsLoss()
+    # AdamW shrinks rows without gradient by (1 - lr * wd) per step: what trimmed-away rows
+    # of the word embeddings must get when the full matrix is restored.
+    decays_embeddings = not args.freeze_embeddings and args.weight_decay > 0
 
     # Resume: restores weights, optimizer, scheduler, scaler, RNG; data position follows.
     state: dict[str, Any] = {
@@ -307,6 +405,9 @@ def train(
         "sessions": [],
         "last_loss": None,
         "pending": [0.0] * 5,  # loss, micro-batches, examples, tokens, seconds since last log row
+        "embedding_decay": 1.0,
+        "dev_curve": [],  # {"step", "dev_mrr", "embedding_decay"} per evaluation
+        "best": None,  # the best evaluation after training started (its weights in best/)
     }
     latest = ckpt.latest_checkpoint(output_dir)
     if latest is not None:
@@ -315,6 +416,23 @@ def train(
         state.update(ckpt.load_checkpoint(latest, accelerator, model, optimizer, scheduler))
     state["sessions"] = [*state["sessions"], {"from_step": state["step"]}]
     log = _Log(output_dir / LOG_FILE, state["step"], main)
+    dev_log = _DevLog(output_dir / DEV_LOG_FILE, state["step"], main and dev is not None)
+
+    def evaluate(step: int) -> None:
+        """Score the dev set; keep the weights when they are the best after training began."""
+        started_eval = time.perf_counter()
+        mrr = dev_mrr(accelerator.unwrap_model(model), tokenizer, dev, args, accelerator.device)
+        point = {"step": step, "dev_mrr": mrr, "embedding_decay": state["embedding_decay"]}
+        state["dev_curve"] = [*state["dev_curve"], point]
+        best = state["best"]
+        if step > 0 and (best is None or mrr > best["dev_mrr"]):
+            state["best"] = point
+            if main:
+                _save_best(accelerator.unwrap_model(model), output_dir, step)
+        dev_log.append({**point, "seconds": f"{time.perf_counter() - started_eval:.3f}"})
+
+    if dev is not None and state["step"] == 0:
+        evaluate(0)
 
     world, rank, accum = accelerator.num_processes, accelerator.process_index, args.grad_accum
     remaining = args.max_steps - state["step"]
@@ -362,13 +480,12 @@ def train(
             # Gradients are synchronised across processes only on the last micro-batch.
             sync = contextlib.nullcontext() if micro == accum - 1 else accelerator.no_sync(model)
             with sync:
-                logits = model(**batch).logits.squeeze(-1).float()
-                loss = loss_fn(logits, labels)
+                loss = loss_fn(ranker.pair_logits(model, batch), labels)
                 accelerator.backward(loss / accum)
             window[0] += loss.detach().double()
             window[1] += 1
             window[2] += len(labels)
-            window[3] += batch["attention_mask"].sum().double()
+            window[3] += sum(batch[k].sum() for k in _MASKS if k in batch).double()
         if args.max_grad_norm > 0:
             # accelerate unscales fp16 gradients before clipping.
             grad_norm = accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
@@ -376,6 +493,8 @@ def train(
         optimizer.step()
         if not optimizer.step_was_skipped:  # fp16 overflow: no step, no schedule step
             scheduler.step()
+            if decays_embeddings:
+                state["embedding_decay"] *= 1.0 - lr * args.weight_decay
         optimizer.zero_grad(set_to_none=True)
         state["step"], state["micro_batches"] = step, state["micro_batches"] + accum * world
         bar.update(1)
@@ -383,6 +502,12 @@ def train(
         if step % args.log_every == 0 or step == args.max_steps:
             flush()
             loss_sum, n, examples, tokens, seconds = state["pending"]
+            if not math.isfinite(loss_sum):
+                raise TrainingDiverged(
+                    f"{output_dir}: the training loss became {loss_sum / max(1.0, n)} by step "
+                    f"{step} (learning rate {lr:.3g}); lower learning_rate or use precision "
+                    "'bf16'/'fp32'; nothing was saved for this step"
+                )
             state["pending"] = [0.0] * 5
             state["last_loss"] = loss_sum / max(1.0, n)
             speed = examples / seconds if seconds > 0 else float("nan")
@@ -401,6 +526,13 @@ def train(
                 }
             )
             bar.set_postfix(loss=f"{state['last_loss']:.4f}", lr=f"{lr:.2e}", ex_s=f"{speed:.1f}")
+
+        if dev is not None and (
+            step == args.max_steps or (args.eval_every and step % args.eval_every == 0)
+        ):
+            flush()
+            evaluate(step)
+            clock[0] = time.perf_counter()  # dev time is not training time
 
         if args.checkpoint_every and step % args.checkpoint_every == 0 and step < args.max_steps:
             flush()
@@ -422,6 +554,14 @@ def train(
     bar.close()
 
     if main:
+        model = accelerator.unwrap_model(model)
+        if state["best"] is not None:
+            _load_best(model, output_dir, state["best"]["step"])
+            decay = state["best"]["embedding_decay"]
+        else:
+            decay = state["embedding_decay"]
+        if full_embeddings is not None:
+            vocab.restore_word_embeddings(model, full_embeddings, decay)
         _save_final(accelerator, model, tokenizer, args, data, state, output_dir, started)
     accelerator.wait_for_everyone()
     return output_dir
@@ -432,10 +572,11 @@ def _save_final(accelerator, model, tokenizer, args, data, state, output_dir, st
     import accelerate
     import transformers
 
+    from csir import ranker
+
     tmp = output_dir / ".final.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    model = accelerator.unwrap_model(model)
-    model.save_pretrained(tmp, safe_serialization=True)
+    ranker.save_ranker(accelerator.unwrap_model(model), tmp)
     tokenizer.model_max_length = args.max_length
     tokenizer.save_pretrained(tmp)
     for file in tmp.iterdir():
@@ -454,6 +595,10 @@ def _save_final(accelerator, model, tokenizer, args, data, state, output_dir, st
             "examples_seen": state["examples"],
             "tokens_seen": state["tokens"],
             "final_loss": state["last_loss"],
+            "selected_step": state["best"]["step"] if state["best"] else state["step"],
+            "selection": "best dev MRR@10" if state["best"] else "last step",
+            "dev_mrr": state["best"]["dev_mrr"] if state["best"] else None,
+            "dev_curve": [{"step": p["step"], "dev_mrr": p["dev_mrr"]} for p in state["dev_curve"]],
             "train_seconds": round(seconds, 3),
             "wall_seconds": round(sum(s.get("wall_seconds", 0.0) for s in sessions), 3),
             "examples_per_s": round(state["examples"] / seconds, 3) if seconds else None,
@@ -470,3 +615,75 @@ def _save_final(accelerator, model, tokenizer, args, data, state, output_dir, st
         },
     )
     shutil.rmtree(output_dir / ckpt.CHECKPOINTS, ignore_errors=True)
+    shutil.rmtree(output_dir / BEST_DIR, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- dev selection
+
+
+def _dev_token_ids(dev, tokenizer, spec, max_length: int) -> np.ndarray:
+    """Token ids of the dev texts as the model will see them (for vocabulary trimming)."""
+    from csir import ranker
+
+    if spec.kind == SEGMENT_COSINE:
+        rows = ranker.tokenize_segments(
+            tokenizer, list(dict.fromkeys(dev.queries)), spec.query_prefix, spec.query_max_length
+        ) + ranker.tokenize_segments(
+            tokenizer, list(dict.fromkeys(dev.passages)), spec.passage_prefix, max_length
+        )
+    else:
+        rows = tokenizer(
+            list(dev.queries), list(dev.passages), truncation="longest_first",
+            max_length=max_length,
+        )["input_ids"]  # fmt: skip
+    return np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64)
+
+
+def dev_mrr(model, tokenizer, dev, args: TrainingArgs, device) -> float:
+    """MRR@10 of ``model`` on the dev set, scored as notebook 04 scores it (same lengths)."""
+    from csir.rerank import Reranker, ScoringOptions
+
+    options = ScoringOptions(
+        batch_size=max(32, args.batch_size),
+        max_length=args.max_length,
+        precision=args.precision,
+        device=str(device),
+    )
+    scores = Reranker.from_model(model, tokenizer, options).score(dev.pairs())
+    return dev_score(dev, scores)
+
+
+def _best_file(output_dir: Path, step: int) -> Path:
+    return output_dir / BEST_DIR / f"step-{step:07d}.safetensors"
+
+
+def _save_best(model: torch.nn.Module, output_dir: Path, step: int) -> None:
+    """Keep the weights of ``step`` as the best so far (atomic; older best files removed)."""
+    from safetensors.torch import save_model
+
+    target = _best_file(output_dir, step)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with io.atomic_path(target) as pending:
+        save_model(model, str(pending))
+    for old in target.parent.glob("step-*.safetensors"):
+        if old != target:
+            old.unlink(missing_ok=True)
+
+
+def _load_best(model: torch.nn.Module, output_dir: Path, step: int) -> None:
+    from safetensors.torch import load_model
+
+    path = _best_file(output_dir, step)
+    if not path.is_file():
+        raise CsirError(
+            f"{path} is missing: the best dev checkpoint of this run is gone; train again with "
+            "force=True"
+        )
+    load_model(model, str(path), strict=True)
+
+
+class _DevLog(_Log):
+    """``dev.csv``: one row per dev evaluation (step, MRR@10, seconds)."""
+
+    columns = DEV_LOG_COLUMNS
+    required = ("step", "dev_mrr")
