@@ -340,6 +340,7 @@ class EvaluationConfig(NotebookConfig):
     max_queries: int = 0
     query_seed: int = 7
     first_stage: bool = True
+    bi_encoder: bool = True
     translate_test: bool = True
     lexicon_dir: str = ""
     lexicon_source: str = "muse"

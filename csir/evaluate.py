@@ -10,8 +10,11 @@ missing pairs. Metrics are recomputed from the runs each time (cheap) and writte
 - ``per_query.parquet``: the same keys plus ``query_id`` and one value per query;
 - ``pairs.csv``: the query and document counts of every pair.
 
-Systems: every trained cross-encoder (named by its folder under notebook 03's ``models/``, e.g.
-``e5-small-offline/bl-cs/en-de/p=0.5/seed=42``), the first stage alone (``first-stage/bm25``,
+Systems: the untrained backbone as a bi-encoder re-ranking the same candidates
+(``bi-encoder/<backbone>``: cosine of the mean-pooled ``query:``/``passage:`` embeddings, what
+every re-ranker of an embedding backbone must beat), every trained cross-encoder (named by its
+folder under notebook 03's ``models/``, e.g. ``e5-small-offline/bl-cs/en-de/p=0.5/seed=42``),
+the first stage alone (``first-stage/bm25``,
 ``first-stage/dense`` or ``first-stage/scoreddocs``) and Translate-Test (each zero-shot model on
 term-by-term translated text, named with ``translate-test`` in place of ``zero-shot``).
 
@@ -54,6 +57,7 @@ ZERO_SHOT = "zero-shot"
 DENSE_MAX_LENGTH = 256
 TRANSLATE_TEST = "translate-test"
 FIRST_STAGE = "first-stage"
+BI_ENCODER = "bi-encoder"
 #: Parameters that change a run's content: a run folder written with other values is refused.
 RUN_SETTINGS = (
     "dataset",
@@ -80,8 +84,9 @@ class System:
     """One ranked list per pair: a first stage, a re-ranker, or a re-ranker on translated text."""
 
     name: str
-    kind: str  # FIRST_STAGE | "reranker" | TRANSLATE_TEST
+    kind: str  # FIRST_STAGE | "reranker" | TRANSLATE_TEST | BI_ENCODER
     model_dir: Path | None = None
+    backbone: str = ""  # BI_ENCODER: the untrained backbone that scores the candidates
 
 
 # --------------------------------------------------------------------------- systems
@@ -110,11 +115,16 @@ def plan_systems(
     candidates: str,
     first_stage: bool = True,
     translate_test: bool = True,
+    bi_encoder: str = "",
 ) -> list[System]:
-    """The first stage (unless exhaustive), every model, and Translate-Test of zero-shot models."""
+    """The first stage (unless exhaustive), the untrained ``bi_encoder`` re-ranking the same
+    candidates (when given), every model, and Translate-Test of zero-shot models."""
     systems = []
     if first_stage and candidates != "exhaustive":
         systems.append(System(f"{FIRST_STAGE}/{candidates}", FIRST_STAGE))
+    if bi_encoder:
+        name = f"{BI_ENCODER}/{Path(bi_encoder).name}"
+        systems.append(System(name, BI_ENCODER, backbone=bi_encoder))
     names = {}
     for folder in model_dirs:
         name = model_name(folder, root)
@@ -157,6 +167,7 @@ class Evaluation:
             candidates=cfg.candidates,
             first_stage=cfg.first_stage,
             translate_test=cfg.translate_test,
+            bi_encoder=cfg.dense_backbone if cfg.bi_encoder else "",
         )
         self.pair_names = list(dict.fromkeys(cfg.pairs))
         self.run_root = self.out / "runs" / cfg.dataset / cfg.task
@@ -601,11 +612,13 @@ def _lazy_reranker(system: System, cfg: EvaluationConfig) -> Callable:
 
         options = rerank.ScoringOptions(
             batch_size=cfg.batch_size,
-            max_length=cfg.max_length,
+            max_length=cfg.max_length or (DENSE_MAX_LENGTH if system.kind == BI_ENCODER else 0),
             precision=cfg.precision,
             int8=cfg.int8,
             device=cfg.device,
         )
+        if system.kind == BI_ENCODER:
+            return rerank.bi_encoder(system.backbone, options)
         return rerank.Reranker(system.model_dir, options)
 
     return load

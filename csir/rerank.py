@@ -317,6 +317,19 @@ class Reranker:
         return out
 
 
+def bi_encoder(backbone: str, options: ScoringOptions | None = None) -> Reranker:
+    """The untrained ``backbone`` as a bi-encoder scorer: the segment-cosine head with no joint
+    layer, i.e. the cosine of the mean-pooled ``"query: "`` and ``"passage: "`` embeddings
+    (scaled: the ranking is the bi-encoder's)."""
+    from csir import ranker
+    from csir.heads import HeadSpec
+
+    model = ranker.SegmentCosineRanker(backbones.load_encoder(backbone), HeadSpec(joint_layers=0))
+    reranker = Reranker.from_model(model.eval(), backbones.load_tokenizer(backbone), options)
+    reranker.name = f"bi-encoder:{backbone}"
+    return reranker
+
+
 def rerank(
     reranker: Reranker,
     queries: Mapping[str, str],

@@ -110,6 +110,8 @@ def test_systems_are_first_stage_models_and_translate_test(tmp_path: Path, tiny_
         ("translate-test", "e5/translate-test/en-en/p=0.0/seed=1"),
     ]
     assert [s.kind for s in plan_systems(dirs, root, candidates="exhaustive")][0] == "reranker"
+    with_bi = plan_systems(dirs, root, candidates="bm25", bi_encoder="e5-small-offline")
+    assert (with_bi[1].kind, with_bi[1].name) == ("bi-encoder", "bi-encoder/e5-small-offline")
 
 
 def test_evaluation_writes_runs_metrics_and_resumes(setup: dict):
@@ -122,6 +124,7 @@ def test_evaluation_writes_runs_metrics_and_resumes(setup: dict):
     names = {s.name for s in ev.systems}
     assert names == {
         "first-stage/bm25",
+        "bi-encoder/e5-small-offline",
         "tiny/zero-shot/en-en/p=0.0/seed=1",
         "tiny/bl-cs/en-de/p=0.5/seed=1",
         "tiny/translate-test/en-en/p=0.0/seed=1",
@@ -317,6 +320,7 @@ def test_ir_datasets_scoreddocs_rerank_every_pair_on_the_pivots_candidates(ir_da
 
     assert {s.name for s in ev.systems} == {
         "first-stage/scoreddocs",
+        "bi-encoder/e5-small-offline",
         "tiny/zero-shot/en-en/p=0.0/seed=1",
         "tiny/bl-cs/en-de/p=0.5/seed=1",
         "tiny/translate-test/en-en/p=0.0/seed=1",
