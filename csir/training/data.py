@@ -177,16 +177,9 @@ def _flat_ids(rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _pad_flat(ids: np.ndarray, offsets: np.ndarray, indices: np.ndarray, pad_id: int):
-    import torch
+    from csir.ranker import pad_ids
 
-    starts, ends = offsets[indices], offsets[indices + 1]
-    width = int((ends - starts).max())
-    out = np.full((len(indices), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(indices), width), dtype=np.int64)
-    for row, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
-        out[row, : b - a] = ids[a:b]
-        mask[row, : b - a] = 1
-    return torch.from_numpy(out), torch.from_numpy(mask)
+    return pad_ids([ids[offsets[i] : offsets[i + 1]] for i in indices.tolist()], pad_id)
 
 
 @dataclasses.dataclass
