@@ -330,6 +330,9 @@ class Evaluation:
                 max_length=cfg.max_length or DENSE_MAX_LENGTH,
                 device=_torch_device(cfg.device),
             )
+        # A query the first stage finds nothing for is a normal event: it has no line in the
+        # TREC file, and the metrics count it as 0 (``missing="zero"``).
+        run = {qid: docs for qid, docs in run.items() if docs}
         runs.write_run(path, run, tag=f"{FIRST_STAGE}-{cfg.candidates}")
         return run
 

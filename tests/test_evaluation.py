@@ -373,3 +373,30 @@ def test_ir_datasets_unscored_candidates_need_top_k_0(ir_datasets_setup):
     ev.run_all(progress=False)
     first = ev.first_stage(ev.pair("en-de"))
     assert {q: set(d) for q, d in first.items()} == {q: set(d) for q, d in unscored["en"].items()}
+
+
+def test_a_query_without_first_stage_candidates_counts_as_zero(setup: dict):
+    # "Xylophone zebra?" shares no word with any paragraph: BM25 returns nothing for it.
+    data = Path(setup["dataset_dir"])
+    for lang in ("en", "de"):
+        squad = json.loads((data / f"{lang}.json").read_text(encoding="utf-8"))
+        squad["data"][0]["paragraphs"][0]["qas"].append(
+            {
+                "id": "q9",
+                "question": "Xylophone zebra?",
+                "answers": [{"answer_start": 0, "text": "T"}],
+            }
+        )
+        (data / f"{lang}.json").write_text(json.dumps(squad), encoding="utf-8")
+    cfg = EvaluationConfig.from_params(
+        {**setup, "pairs": ["en-en", "en-de"], "translate_test": False, "bi_encoder": False}
+    )
+    ev = Evaluation(cfg)
+    metrics = ev.run_all(progress=False)
+    from csir import runs
+
+    assert "q9" not in runs.read_run(ev.run_path("first-stage/bm25", "en-en"))
+    per_query = pd.read_parquet(Path(setup["output_dir"]) / "per_query.parquet")
+    q9 = per_query[(per_query["query_id"] == "q9") & (per_query["measure"] == "RR@10")]
+    assert len(q9) == 2 * len(ev.systems) and (q9["value"] == 0).all()
+    assert set(metrics["n_queries"]) == {4}
