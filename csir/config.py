@@ -522,7 +522,7 @@ class TrainingConfig(NotebookConfig):
     backbone: str = "e5-small-offline"
     num_layers: int = 0
     head: str = "auto"
-    joint_layers: int = 2
+    joint_layers: int = 0
     query_max_length: int = 64
     max_steps: int = 2000
     batch_size: int = 32

@@ -58,7 +58,7 @@ class HeadSpec:
     """
 
     kind: str = SEGMENT_COSINE
-    joint_layers: int = 2
+    joint_layers: int = 0
     query_prefix: str = "query: "
     passage_prefix: str = "passage: "
     query_max_length: int = 64

@@ -448,7 +448,7 @@ def test_dev_selection_keeps_the_best_step_and_resumes_exactly(
     dev = _dev_file(tmp_path)
     args = _args(
         tiny_backbone, head=head, eval_every=2, checkpoint_every=3, query_max_length=12,
-        head_learning_rate=0.05,
+        head_learning_rate=0.05, joint_layers=1,
     )  # fmt: skip
     full = train(args, train_file, tmp_path / "full", progress=False, dev_file=dev)
     info = json.loads((full / RUN_FILE).read_text(encoding="utf-8"))
@@ -486,7 +486,7 @@ def test_eval_every_without_a_dev_file_is_refused(tmp_path, tiny_backbone, train
 
 @pytest.mark.parametrize("head", ["classifier", "segment-cosine"])
 def test_vocabulary_trimming_trains_the_same_weights(tmp_path, tiny_backbone, train_file, head):
-    args = dict(head=head, max_steps=4, weight_decay=0.5, query_max_length=12)
+    args = dict(head=head, max_steps=4, weight_decay=0.5, query_max_length=12, joint_layers=1)
     trimmed = train(_args(tiny_backbone, **args), train_file, tmp_path / "t", progress=False)
     full = train(
         _args(tiny_backbone, trim_vocabulary=False, **args), train_file, tmp_path / "f",

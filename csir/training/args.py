@@ -84,7 +84,7 @@ class TrainingArgs:
     log_every: int = 10
     megabatch_mult: int = 1
     head: str = "auto"
-    joint_layers: int = 2
+    joint_layers: int = 0
     query_max_length: int = 64
     head_learning_rate: float = 0.0
     freeze_embeddings: bool = False
