@@ -61,6 +61,11 @@ def test_notebook_trains_a_tiny_model(tmp_path: Path):
             for i in range(12)
         ]
         (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    dev = data / "dev" / "en-en"
+    dev.mkdir(parents=True)
+    (dev / "dev.jsonl").write_text(
+        "".join(json.dumps({**rows[i], "qid": f"d{i // 3}"}) + "\n" for i in range(6)), "utf-8"
+    )
     out = tmp_path / "03"
     papermill.execute_notebook(
         str(NOTEBOOK),
@@ -80,3 +85,5 @@ def test_notebook_trains_a_tiny_model(tmp_path: Path):
     for model in models:
         info = json.loads((model.parent / "csir_training.json").read_text(encoding="utf-8"))
         assert info["finished"] and info["steps"] == 3
+        assert [p["step"] for p in info["dev_curve"]] == [0, 2, 3]
+        assert info["selection"] == "best dev MRR@10"

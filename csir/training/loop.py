@@ -338,7 +338,10 @@ def train(
     if args.eval_every and dev_file is None:
         raise ConfigError("eval_every needs a dev file (notebook 02's dev/en-en/dev.jsonl)")
     if dev_file is not None and not Path(dev_file).is_file():
-        raise CsirError(f"dev file {dev_file} does not exist; run notebook 02 first")
+        raise CsirError(
+            f"dev file {dev_file} does not exist; run notebook 02 first (it writes "
+            "dev/en-en/dev.jsonl), or train without dev selection (select_on_dev=False)"
+        )
     data = file_info(train_file)
     if dev_file is not None:
         data["dev_file"] = file_info(dev_file)
