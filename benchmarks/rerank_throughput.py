@@ -1,41 +1,54 @@
-"""Re-ranking throughput (pairs/s): csir's Reranker against sentence-transformers' CrossEncoder.
+"""Re-ranking throughput (pairs/s): csir's segment-cosine Reranker against sentence-transformers.
 
-Model: the offline multilingual-e5-small as a one-logit cross-encoder. Its head is random
-(``torch.manual_seed(0)``), so the model is saved once to a temporary folder and every variant
-loads the identical weights from there.
+Workload: XQuAD-R question → answer sentence re-ranking as notebook 04 does it. ``--queries``
+seeded English questions (default 100), each with its BM25 top-``--top-k`` (default 20) sentences
+of the English pivot (``csir.data.candidates.bm25_pivot``), mapped by parallel id to the other
+document languages (``map_candidates``; default EN and DE documents), so every query is scored
+against about 20 candidates and queries repeat as in re-ranking. All pairs go to one ``score`` /
+``predict`` call per variant.
 
-Pairs: XQuAD-R question → paragraph, read with plain ``json``. Each query gets a group of
-``GROUP`` candidates (its gold paragraph and random others, fixed seed): half of the groups are
-EN questions × EN paragraphs, half EN questions × DE paragraphs (parallel ids). ``--pairs``
-pairs in all (default 5,000 = 250 groups).
+Models (same e5 weights): a *trained* segment-cosine model (``--model``, or trained here for
+``--train-steps`` steps with csir's recipe: ``joint_layers=1``, bf16, trimmed vocabulary, batch
+16, lr 2e-5, head lr 0.01, on notebook 02's WikiQA zero-shot set) and its classifier
+equivalent: the same encoder weights loaded as ``AutoModelForSequenceClassification`` with one
+logit (a seeded random head; only its speed is measured), saved once so every variant loads
+identical weights.
 
-Variants, each in a fresh subprocess (peak RSS is that process's ``ru_maxrss``), torch threads
-set to ``--threads``:
+Variants, each in a fresh subprocess (peak RSS = that process's ``VmHWM``), torch threads =
+``--threads``, every variant scoring every pair once per round, in an order rotated per round:
 
-- ``st-default``: ``CrossEncoder(folder).predict(pairs)`` with every default of
-  sentence-transformers 6.2: batch 32, batches sorted by character length, sigmoid activation,
-  truncation ``longest_first`` at the tokenizer's ``model_max_length`` (512, capped by the
-  model's 512 positions). Nothing is set but the device.
-- ``csir-*``: :class:`csir.rerank.Reranker` with the options listed in the table. Quality is
-  measured against ``csir-fp32-512`` (exact same computation as ``st-default`` up to float
-  rounding and the monotone sigmoid): Spearman and Kendall over all pairs, and top-1 agreement
-  per query group. For ``layers6`` the head is untrained, so its "quality" only says how much
-  the scores move when the top 6 layers are dropped.
+- ``st-fp32``: ``CrossEncoder(classifier, device="cpu", max_length=L).predict(pairs)`` with
+  every other default of sentence-transformers (batch 32, fp32, sorted by length, sigmoid);
+- ``csir-seg-bf16``: :class:`csir.rerank.Reranker` on the segment model, bf16 autocast: each
+  distinct query and sentence passes the lower 11 layers once, each pair only the top layer;
+- ``csir-seg-fp32``: the same in fp32 (caching alone; and the fp32 reference for quality);
+- ``csir-cls-bf16`` / ``csir-cls-fp32``: the Reranker on the classifier (bf16 alone / the
+  like-for-like of ``st-fp32``); ``csir-cls-int8`` (not run by default): dynamic int8 Linear
+  layers, speed only (the classifier's head is random; ``rerank_quality.py`` measures int8's
+  quality with a trained classifier).
 
-Run from the repository root (holding the benchmark lock, so benchmarks never overlap)::
+Quality: MRR@10 of the segment model scored in fp32 and in bf16 on the same candidates (the
+issue asks bf16 within .005 of fp32), with BM25's own MRR@10 for context; Spearman of the
+bf16 against the fp32 scores.
 
-    flock /tmp/csir-bench.lock nice -n 5 python benchmarks/rerank_throughput.py
-    python benchmarks/rerank_throughput.py --pairs 200 --out /tmp/rr.json   # development
+Run from the repository root, holding the benchmark lock so benchmarks never overlap::
+
+    CSIR_DATA_DIR=/work/shared/data flock /tmp/csir-bench.lock nice -n 5 \\
+        .venv/bin/python benchmarks/rerank_throughput.py
+    CSIR_DATA_DIR=... .venv/bin/python benchmarks/rerank_throughput.py --queries 5 \\
+        --train-steps 3 --rounds 1 --out /tmp/rr.json                       # development
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,297 +59,426 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-GROUP = 20
-REFERENCE = "csir-fp32-512"
-
-# name -> ScoringOptions keywords (None = sentence-transformers' CrossEncoder with its defaults)
-VARIANTS: dict[str, dict | None] = {
-    "st-default": None,
-    "csir-fp32-512": {"max_length": 512},
-    "csir-fp32-256": {"max_length": 256},
-    "csir-fp32-128": {"max_length": 128},
-    "csir-bf16-512": {"max_length": 512, "precision": "bf16"},
-    "csir-bf16-256": {"max_length": 256, "precision": "bf16"},
-    "csir-int8-512": {"max_length": 512, "int8": True},
-    "csir-int8-256": {"max_length": 256, "int8": True},
-    "csir-layers6-512": {"max_length": 512, "num_layers": 6},
-    "csir-layers6-bf16-256": {"max_length": 256, "num_layers": 6, "precision": "bf16"},
-    "csir-layers6-int8-256": {"max_length": 256, "num_layers": 6, "int8": True},
+TRAIN_FILE = REPO / "build/exp/02/train/zero-shot/en-en/p=0.0/train.jsonl"
+REFERENCE = "st-fp32"
+# name -> (model, ScoringOptions keywords); None = sentence-transformers' CrossEncoder instead
+VARIANTS: dict[str, tuple[str, dict | None]] = {
+    "st-fp32": ("classifier", None),
+    "csir-seg-bf16": ("segment", {"precision": "bf16"}),
+    "csir-seg-fp32": ("segment", {"precision": "fp32"}),
+    "csir-cls-bf16": ("classifier", {"precision": "bf16"}),
+    "csir-cls-fp32": ("classifier", {"precision": "fp32"}),
+    "csir-cls-int8": ("classifier", {"precision": "fp32", "int8": True}),
 }
-DEFAULT = (
-    "st-default",
-    "csir-fp32-512",
-    "csir-fp32-256",
-    "csir-bf16-256",
-    "csir-int8-256",
-    "csir-layers6-int8-256",
-)
-QUICK = ("st-default", "csir-fp32-512", "csir-bf16-512", "csir-int8-512")
+DEFAULT = ("st-fp32", "csir-seg-bf16", "csir-seg-fp32", "csir-cls-bf16", "csir-cls-fp32")
+WARMUP_PAIRS = 8
 
 
-def build_pairs(data_dir: Path, n_pairs: int, seed: int = 0) -> tuple[list[list[str]], list[int]]:
-    """``n_pairs`` (question, paragraph) pairs in groups of ``GROUP``, and each pair's group."""
-    langs = {}
-    for lang in ("en", "de"):
-        with open(data_dir / "xquad-r" / f"{lang}.json", encoding="utf-8") as fh:
-            langs[lang] = [p for a in json.load(fh)["data"] for p in a["paragraphs"]]
-    questions = [(i, qa["question"]) for i, p in enumerate(langs["en"]) for qa in p["qas"]]
-    rng = random.Random(seed)
-    rng.shuffle(questions)
-    n_groups = -(-n_pairs // GROUP)
-    pairs, groups = [], []
-    for g, (gold, question) in enumerate(questions[:n_groups]):
-        doc_lang = "en" if g % 2 == 0 else "de"
-        others = rng.sample([i for i in range(len(langs[doc_lang])) if i != gold], GROUP - 1)
-        for i in [gold, *others]:
-            pairs.append([question, langs[doc_lang][i]["context"]])
-            groups.append(g)
-    return pairs[:n_pairs], groups[:n_pairs]
+# --------------------------------------------------------------------------- workload
 
 
-def save_model(folder: Path) -> None:
-    """The offline e5-small with a seeded random one-logit head, saved with its tokenizer."""
+def build_workload(queries: int, top_k: int, doc_langs: list[str], seed: int = 0) -> dict:
+    """Pairs ``[pair name, qid, docid, query, passage]`` and the qrels of every pair name."""
+    from csir.data import candidates, retrieval
+
+    pivot = retrieval.load_pair(None, "en", "en", "sentence")
+    chosen = sorted(pivot.queries)
+    random.Random(seed).shuffle(chosen)
+    chosen = chosen[:queries]
+    subset = {q: pivot.queries[q] for q in chosen}
+    # BM25 over all English sentences, for the chosen questions only
+    bm25 = candidates.bm25_pivot(dataclasses.replace(pivot, queries=subset), top_k)
+    rows, qrels, first_stage = [], {}, {}
+    for lang in doc_langs:
+        pair = pivot if lang == "en" else retrieval.load_pair(None, "en", lang, "sentence")
+        if lang != "en":
+            chosen_pair = dataclasses.replace(
+                pair, queries={q: pair.queries[q] for q in chosen if q in pair.queries}
+            )
+            run = candidates.map_candidates(bm25, pivot, chosen_pair, top_k)
+        else:
+            run = bm25
+        name = pair.name
+        qrels[name] = {q: pair.qrels[q] for q in chosen if q in pair.qrels}
+        first_stage[name] = {q: dict(run.get(q, {})) for q in chosen}
+        for qid in chosen:
+            for docid in run.get(qid, {}):
+                rows.append([name, qid, docid, pair.queries[qid], pair.docs[docid]])
+    return {"rows": rows, "qrels": qrels, "first_stage": first_stage}
+
+
+def mrr10(rows: list, scores, qrels: dict) -> dict[str, float]:
+    """MRR@10 per pair name (every chosen query counts; no candidate relevant = 0)."""
+    from csir.metrics import per_query
+
+    out = {}
+    for name, rels in qrels.items():
+        run: dict[str, dict[str, float]] = {q: {} for q in rels}
+        for row, score in zip(rows, scores, strict=True):
+            if row[0] == name:
+                run[row[1]][row[2]] = float(score)
+        run = {q: docs for q, docs in run.items() if docs}
+        table = per_query(run, rels, ["RR@10"], missing="zero", run_name=name)
+        out[name] = float(table["value"].mean())
+    return out
+
+
+# --------------------------------------------------------------------------- models
+
+
+def train_segment_model(folder: Path, steps: int, train_file: Path, max_length: int) -> dict:
+    """A segment-cosine model trained with csir's recipe (bf16, trimmed, k = 1)."""
+    from csir.io import read_json
+    from csir.training import TrainingArgs, train
+
+    args = TrainingArgs(
+        backbone="e5-small-offline",
+        head="segment-cosine",
+        joint_layers=1,
+        precision="bf16",
+        max_length=max_length,
+        batch_size=16,
+        learning_rate=2e-5,
+        head_learning_rate=0.01,
+        max_steps=steps,
+        seed=1,
+        checkpoint_every=0,
+        log_every=max(1, steps),
+    )
+    train(args, train_file, folder, progress=False)
+    run = read_json(folder / "csir_training.json")
+    return {k: run[k] for k in ("steps", "examples_seen", "final_loss", "train_seconds")}
+
+
+def save_classifier(segment: Path, folder: Path) -> None:
+    """The segment model's encoder weights as a one-logit classifier (seeded random head)."""
     import torch
 
     from csir import backbones
 
     torch.manual_seed(0)
-    model = backbones.load_cross_encoder(backbones.OFFLINE_E5)
+    model = backbones.load_cross_encoder(str(segment))  # BertModel weights + a new head
     model.save_pretrained(folder)
-    backbones.load_tokenizer(backbones.OFFLINE_E5).save_pretrained(folder)
+    backbones.load_tokenizer(str(segment)).save_pretrained(folder)
+
+
+# --------------------------------------------------------------------------- worker
 
 
 def _rss_mb() -> float:
+    """Peak resident set size of this process so far (MB): ``VmHWM`` of ``/proc/self/status``.
+
+    Not ``ru_maxrss``: Linux carries that over ``execve`` from the forking parent, so a worker
+    started by a large parent would report the parent's peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def worker(variant: str, model: Path, pairs_file: Path, out: Path, threads: int) -> None:
+def cpu_snapshot() -> tuple[float, float, float]:
+    """(wall seconds, this process's CPU seconds, the machine's busy CPU seconds)."""
+    with open("/proc/stat", encoding="utf-8") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    busy = (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    return time.perf_counter(), time.process_time(), busy
+
+
+def contention(start: tuple[float, float, float], end: tuple[float, float, float]) -> dict:
+    """Cores this process kept busy and cores other processes used between two snapshots.
+
+    ``foreign_cores`` near 0 means the measurement ran alone on the machine; on 2 cores, a
+    value near 1 or more means another job shared the CPUs and the timing is not comparable.
+    """
+    wall = max(end[0] - start[0], 1e-9)
+    own = (end[1] - start[1]) / wall
+    machine = (end[2] - start[2]) / wall
+    return {"own_cores": own, "foreign_cores": max(0.0, machine - own)}
+
+
+def worker(variant: str, model: Path, pairs_file: Path, out: Path, threads: int, length: int):
     """Score the pairs with one variant; write scores and timings to ``out`` (JSON)."""
     import numpy as np
     import torch
 
     torch.set_num_threads(threads)
     pairs = [tuple(p) for p in json.loads(pairs_file.read_text(encoding="utf-8"))]
-    options = VARIANTS[variant]
-    result: dict = {"variant": variant}
+    _, options = VARIANTS[variant]
+    result: dict = {"variant": variant, "rss_imports_mb": _rss_mb()}
     t0 = time.perf_counter()
     if options is None:
         from sentence_transformers import CrossEncoder
 
-        ce = CrossEncoder(str(model), device="cpu")
+        ce = CrossEncoder(str(model), device="cpu", max_length=length)
         result["st_max_length"] = ce.max_length
         result["load_s"] = time.perf_counter() - t0
         result["rss_loaded_mb"] = _rss_mb()
-        t0 = time.perf_counter()
-        scores = ce.predict(pairs)
-        result["score_s"] = time.perf_counter() - t0
+        ce.predict(pairs[:WARMUP_PAIRS], show_progress_bar=False)
+        before = cpu_snapshot()
+        scores = ce.predict(pairs, show_progress_bar=False)
+        after = cpu_snapshot()
         result["activation"] = type(ce.activation_fn).__name__
         scores = np.asarray(scores, dtype=np.float64)
     else:
         from csir.rerank import Reranker, ScoringOptions
 
-        opts = ScoringOptions(device="cpu", threads=threads, **options)
+        opts = ScoringOptions(device="cpu", threads=threads, max_length=length, **options)
         reranker = Reranker(model, opts)
-        result["options"] = {k: getattr(opts, k) for k in opts.__dataclass_fields__}
+        result["segment_scorer"] = reranker._segments is not None
         result["load_s"] = time.perf_counter() - t0
         result["rss_loaded_mb"] = _rss_mb()
-        t0 = time.perf_counter()
-        features = reranker.tokenize(pairs)
-        result["tokenize_s"] = time.perf_counter() - t0
-        lengths = [len(x) for x in features["input_ids"]]
-        result["mean_tokens"] = float(np.mean(lengths))
-        result["truncated_share"] = float(np.mean([n >= opts.max_length for n in lengths]))
-        t0 = time.perf_counter()
+        reranker.score(pairs[:WARMUP_PAIRS])
+        before = cpu_snapshot()
         scores = reranker.score(pairs).astype(np.float64)
-        result["score_s"] = time.perf_counter() - t0
+        after = cpu_snapshot()
+    result["score_s"] = after[0] - before[0]
+    result.update(contention(before, after))
+    result["pairs"] = len(pairs)
     result["pairs_per_s"] = len(pairs) / result["score_s"]
     result["peak_rss_mb"] = _rss_mb()
     result["scores"] = scores.tolist()
     out.write_text(json.dumps(result), encoding="utf-8")
 
 
-def quality(scores, reference, groups) -> dict:
-    """Rank agreement of ``scores`` with ``reference``: Spearman, Kendall, top-1 per group."""
-    import numpy as np
-    from scipy.stats import kendalltau, spearmanr
+def prepare(args: argparse.Namespace) -> None:
+    """Train the segment model unless given (``--trained``); save its classifier equivalent."""
+    import torch
 
-    scores, reference, groups = np.asarray(scores), np.asarray(reference), np.asarray(groups)
-    same_top = [
-        np.argmax(scores[groups == g]) == np.argmax(reference[groups == g])
-        for g in np.unique(groups)
-    ]
-    return {
-        "spearman": float(spearmanr(scores, reference).statistic),
-        "kendall": float(kendalltau(scores, reference).statistic),
-        "top1_agreement": float(np.mean(same_top)),
-    }
+    from csir.heads import read_head_spec
+
+    torch.set_num_threads(args.threads)
+    info: dict = {}
+    if not args.trained:
+        info = train_segment_model(args.model, args.train_steps, args.train_file, args.max_length)
+        info["train_file"] = str(args.train_file)
+    spec = read_head_spec(args.model)
+    if spec.kind != "segment-cosine" or spec.joint_layers < 1:
+        raise SystemExit(f"{args.model}: not a segment-cosine model with joint layers ({spec})")
+    info["head"] = spec.to_dict()
+    save_classifier(args.model, args.classifier)
+    args.out.write_text(json.dumps(info), encoding="utf-8")
 
 
-def machine() -> dict:
+def run_checked(cmd: list[str], env: dict, name: str) -> None:
+    """Run a worker; on failure show the end of its stderr and stop."""
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode:
+        sys.stderr.write(done.stderr[-4000:])
+        raise SystemExit(f"worker {name} failed (exit {done.returncode})")
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def machine(threads: int) -> dict:
     import sentence_transformers
     import torch
     import transformers
 
-    cpu = platform.processor()
+    cpu, flags = platform.processor(), ""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next(
-                line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")
-            )
+            info = fh.read().splitlines()
+        cpu = next(x.split(":", 1)[1].strip() for x in info if x.startswith("model name"))
+        flags = next(x.split(":", 1)[1] for x in info if x.startswith("flags"))
     except (OSError, StopIteration):
         pass
     return {
         "cpu": cpu,
+        "bf16_instructions": [f for f in ("avx512_bf16", "amx_bf16") if f in flags.split()],
         "nproc": os.cpu_count(),
+        "torch_threads": threads,
+        "gpu": torch.cuda.is_available(),
+        "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "sentence_transformers": sentence_transformers.__version__,
-        "load_average_before": os.getloadavg(),
     }
 
 
-def _merge(parts: list[dict]) -> dict:
-    """One variant's rounds summed: times add up, memory is the worst round."""
-    merged = {k: v for k, v in parts[0].items() if k not in ("scores",)}
-    for key in ("score_s", "tokenize_s", "load_s", "n_pairs"):
-        if key in merged:
-            merged[key] = sum(p[key] for p in parts)
-    for key in ("peak_rss_mb", "rss_loaded_mb"):
-        merged[key] = max(p[key] for p in parts)
-    if "mean_tokens" in merged:
-        n = merged["n_pairs"]
-        merged["mean_tokens"] = sum(p["mean_tokens"] * p["n_pairs"] for p in parts) / n
-        merged["truncated_share"] = sum(p["truncated_share"] * p["n_pairs"] for p in parts) / n
-    merged["pairs_per_s"] = merged["n_pairs"] / merged["score_s"]
-    merged["round_pairs_per_s"] = [p["pairs_per_s"] for p in parts]
-    merged["scores"] = [x for p in parts for x in p["scores"]]
-    return merged
-
-
-def summarise(report: dict, parts: dict[str, list[dict]], groups: list[int], out: Path) -> dict:
-    """Merge the rounds done so far, add quality against the reference, write ``out``."""
+def summarise(report: dict, parts: dict[str, list[dict]], workload: dict) -> None:
+    """Medians over rounds, ratios against ``st-fp32``, MRR@10 of the segment model's scores."""
     import numpy as np
+    from scipy.stats import spearmanr
 
-    from csir.io import write_json
-
-    n_rounds = min(len(p) for p in parts.values())
-    results = {v: _merge(p[:n_rounds]) for v, p in parts.items()}
-    done = [g for g in groups if g in set().union(*report["round_groups"][:n_rounds])]
-    report["rounds_done"] = n_rounds
-    report["pairs_done"] = len(done)
-    reference = np.asarray(results[REFERENCE]["scores"])
-    group_ids = sorted(set(done))
-    report["reference_logits"] = {
-        "std": float(reference.std()),
-        "mean_within_group_range": float(
-            np.mean([np.ptp(reference[np.asarray(done) == g]) for g in group_ids])
-        ),
-    }
-    st = results.get("st-default")
-    for variant, r in results.items():
-        scores = np.asarray(r.pop("scores"))
-        if variant == "st-default":
-            # predict() applied a sigmoid; compare on the logit scale (monotone, same ranks)
-            probs = np.clip(scores, 1e-12, 1 - 1e-12)
-            scores = np.log(probs / (1 - probs))
-        r.update(quality(scores, reference, done))
-        r["max_abs_logit_diff"] = float(np.max(np.abs(scores - reference)))
-        r["mean_abs_logit_diff"] = float(np.mean(np.abs(scores - reference)))
-        if st:
-            r["speedup_vs_st"] = r["pairs_per_s"] / st["pairs_per_s"]
-            r["speedup_vs_st_per_round"] = [
-                a / b for a, b in zip(r["round_pairs_per_s"], st["round_pairs_per_s"], strict=True)
+    rows, qrels = workload["rows"], workload["qrels"]
+    out: dict = {}
+    for variant, runs in parts.items():
+        entry = {
+            "pairs_per_s_median": statistics.median(r["pairs_per_s"] for r in runs),
+            "pairs_per_s_per_round": [r["pairs_per_s"] for r in runs],
+            "score_s_per_round": [r["score_s"] for r in runs],
+            "load_s_per_round": [r["load_s"] for r in runs],
+            "foreign_cores_per_round": [r["foreign_cores"] for r in runs],
+            "own_cores_per_round": [r["own_cores"] for r in runs],
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+            "rss_loaded_mb": max(r["rss_loaded_mb"] for r in runs),
+        }
+        if REFERENCE in parts and variant != REFERENCE:
+            ratios = [
+                a["pairs_per_s"] / b["pairs_per_s"]
+                for a, b in zip(runs, parts[REFERENCE], strict=False)
             ]
-    report["variants"] = results
-    write_json(out, {k: v for k, v in report.items() if k != "round_groups"})
-    return results
+            entry["speedup_vs_st_per_round"] = ratios
+            entry["speedup_vs_st_median"] = statistics.median(ratios)
+        if VARIANTS[variant][0] == "segment":
+            entry["mrr10"] = mrr10(rows, runs[0]["scores"], qrels)
+            entry["mrr10_all"] = float(np.mean(list(entry["mrr10"].values())))
+        out[variant] = entry
+    report["variants"] = out
+    if "csir-seg-bf16" in parts and "csir-seg-fp32" in parts:
+        bf16 = np.asarray(parts["csir-seg-bf16"][0]["scores"])
+        fp32 = np.asarray(parts["csir-seg-fp32"][0]["scores"])
+        diffs = {
+            name: out["csir-seg-bf16"]["mrr10"][name] - out["csir-seg-fp32"]["mrr10"][name]
+            for name in qrels
+        }
+        report["bf16_vs_fp32"] = {
+            "mrr10_difference": diffs,
+            "max_abs_mrr10_difference": max(abs(d) for d in diffs.values()),
+            "within_0.005": all(abs(d) <= 0.005 for d in diffs.values()),
+            "spearman": float(spearmanr(bf16, fp32).statistic),
+            "max_abs_logit_diff": float(np.max(np.abs(bf16 - fp32))),
+            "mean_abs_logit_diff": float(np.mean(np.abs(bf16 - fp32))),
+        }
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Build the pairs and the model once, run the variants in interleaved rounds, report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--pairs", type=int, default=5000, help="number of pairs (default 5000)")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
-    parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), help="run only these")
+    parser.add_argument("--queries", type=int, default=100, help="English questions (seeded)")
+    parser.add_argument("--top-k", type=int, default=20, help="BM25 candidates per query")
+    parser.add_argument("--doc-langs", nargs="+", default=["en", "de"], help="document languages")
+    parser.add_argument("--model", type=Path, help="a trained segment-cosine model folder")
+    parser.add_argument("--train-steps", type=int, default=100, help="steps when no --model")
+    parser.add_argument("--train-file", type=Path, default=TRAIN_FILE)
+    parser.add_argument("--max-length", type=int, default=256, help="tokens (pair or passage)")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(DEFAULT))
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_suffix(".json"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--pairs-file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--classifier", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--trained", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker == "prepare":
+        prepare(args)
+        return
     if args.worker:
-        worker(args.worker, args.model, args.pairs_file, args.out, args.threads)
+        worker(args.worker, args.model, args.pairs_file, args.out, args.threads, args.max_length)
         return
 
-    import numpy as np
-
     from csir import paths
+    from csir.io import write_json
 
-    data_dir = paths.data_mirror()
-    if data_dir is None:
+    if paths.data_mirror() is None:
         raise SystemExit("set CSIR_DATA_DIR to the data mirror (it must hold xquad-r/en.json)")
-    variants = list(args.variants or (QUICK if args.quick else DEFAULT))
-    if REFERENCE not in variants:
-        variants.insert(0, REFERENCE)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    variants = list(args.variants)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(args.threads),
+        "MKL_NUM_THREADS": str(args.threads),
+        "TOKENIZERS_PARALLELISM": "false",
+        "TRANSFORMERS_VERBOSITY": "error",
+        "TQDM_DISABLE": "1",
+    }
     report: dict = {
-        "machine": machine(),
         "command": " ".join(["python", "benchmarks/rerank_throughput.py", *sys.argv[1:]]),
+        "machine": machine(args.threads),
+        "load_average_before": os.getloadavg(),
     }
-    pairs, groups = build_pairs(data_dir, args.pairs)
+    started = time.perf_counter()
+    workload = build_workload(args.queries, args.top_k, args.doc_langs)
+    rows = workload["rows"]
+    first_stage_mrr = {
+        name: mrr10(
+            [r for r in rows if r[0] == name],
+            [workload["first_stage"][name][r[1]][r[2]] for r in rows if r[0] == name],
+            {name: workload["qrels"][name]},
+        )[name]
+        for name in workload["qrels"]
+    }
     report["data"] = {
-        "pairs": len(pairs),
-        "groups": len(set(groups)),
-        "group_size": GROUP,
-        "en_en_pairs": sum(1 for g in groups if g % 2 == 0),
-        "en_de_pairs": sum(1 for g in groups if g % 2 == 1),
-        "mean_chars": sum(len(q) + len(p) for q, p in pairs) / len(pairs),
+        "task": "XQuAD-R question -> answer sentence, BM25 top-k on the English pivot",
+        "queries": args.queries,
+        "top_k": args.top_k,
+        "doc_langs": args.doc_langs,
+        "pairs": len(rows),
+        "pairs_per_pair_name": {n: sum(r[0] == n for r in rows) for n in workload["qrels"]},
+        "distinct_queries": len({r[3] for r in rows}),
+        "distinct_passages": len({r[4] for r in rows}),
+        "mean_chars": sum(len(r[3]) + len(r[4]) for r in rows) / max(1, len(rows)),
+        "bm25_mrr10": first_stage_mrr,
+        "build_s": time.perf_counter() - started,
     }
-    # Rounds split the pairs by query group; every variant scores every round, in an order
-    # rotated per round, so a busy spell on the shared host is spread over all variants.
-    group_ids = sorted(set(groups))
-    rounds = [set(chunk.tolist()) for chunk in np.array_split(group_ids, args.rounds)]
-    # pairs are ordered by group and rounds are contiguous group ranges, so the rounds' scores
-    # concatenated are in the pairs' order
+    print(json.dumps(report["data"]), flush=True)
     parts: dict[str, list[dict]] = {v: [] for v in variants}
-    round_loads: list[float] = []
-    report["load_average_per_round"] = round_loads
-    report["round_groups"] = rounds  # kept out of the JSON; summarise() needs it
     with tempfile.TemporaryDirectory(prefix="csir-rerank-bench-") as tmp:
         tmp_path = Path(tmp)
-        save_model(tmp_path / "model")
-        for r, chunk in enumerate(rounds):
-            pairs_file = tmp_path / f"pairs-{r}.json"
-            chunk_pairs = [p for p, g in zip(pairs, groups, strict=True) if g in chunk]
-            pairs_file.write_text(json.dumps(chunk_pairs), encoding="utf-8")
-            round_loads.append(os.getloadavg()[0])
+        # The models are made in a subprocess too, so this process stays small.
+        segment = args.model or tmp_path / "segment"
+        classifier = tmp_path / "classifier"
+        info_file = tmp_path / "prepare.json"
+        cmd = [
+            sys.executable, __file__, "--worker", "prepare", "--model", str(segment),
+            "--classifier", str(classifier), "--train-steps", str(args.train_steps),
+            "--train-file", str(args.train_file), "--max-length", str(args.max_length),
+            "--threads", str(args.threads), "--out", str(info_file),
+        ] + (["--trained"] if args.model else [])  # fmt: skip
+        t0 = time.perf_counter()
+        run_checked(cmd, env, "prepare")
+        report["model"] = {
+            "path": str(args.model) if args.model else None,
+            "trained_here": not args.model,
+            "prepare_wall_s": time.perf_counter() - t0,
+            **json.loads(info_file.read_text(encoding="utf-8")),
+        }
+        print(f"segment model: {report['model']}", flush=True)
+        pairs_file = tmp_path / "pairs.json"
+        pairs_file.write_text(json.dumps([[r[3], r[4]] for r in rows]), encoding="utf-8")
+        loads = report["load_average_per_round"] = []
+        for r in range(args.rounds):
+            loads.append(os.getloadavg()[0])
             order = variants[r % len(variants) :] + variants[: r % len(variants)]
             for variant in order:
                 out = tmp_path / f"{variant}-{r}.json"
+                model = segment if VARIANTS[variant][0] == "segment" else classifier
                 cmd = [
-                    sys.executable, __file__, "--worker", variant, "--model",
-                    str(tmp_path / "model"), "--pairs-file", str(pairs_file), "--out", str(out),
-                    "--threads", str(args.threads),
+                    sys.executable, __file__, "--worker", variant, "--model", str(model),
+                    "--pairs-file", str(pairs_file), "--out", str(out),
+                    "--threads", str(args.threads), "--max-length", str(args.max_length),
                 ]  # fmt: skip
-                env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error", "TQDM_DISABLE": "1"}
-                subprocess.run(cmd, check=True, env=env)
+                run_checked(cmd, env, variant)
                 part = json.loads(out.read_text(encoding="utf-8"))
-                part["n_pairs"] = len(chunk_pairs)
                 parts[variant].append(part)
                 print(
-                    f"[{time.strftime('%H:%M:%S')}] round {r + 1}/{len(rounds)} {variant}: "
-                    f"{part['pairs_per_s']:.2f} pairs/s, load {os.getloadavg()[0]:.1f}",
+                    f"[{time.strftime('%H:%M:%S')}] round {r + 1}/{args.rounds} {variant}: "
+                    f"{part['pairs_per_s']:.1f} pairs/s, peak RSS {part['peak_rss_mb']:.0f} MB, "
+                    f"other jobs {part['foreign_cores']:.2f} cores",
                     flush=True,
                 )
-            results = summarise(report, parts, groups, args.out)
-            print(f"wrote {args.out} ({r + 1} rounds)", flush=True)
-    print(f"{'variant':<24}{'pairs/s':>9}{'vs ST':>7}{'spearman':>10}{'top1':>7}{'RSS MB':>8}")
-    for variant, r in results.items():
+            summarise(report, {v: p for v, p in parts.items() if p}, workload)
+            report["rounds_done"] = r + 1
+            report["wall_s"] = time.perf_counter() - started
+            write_json(args.out, report)
+    print(f"{'variant':<16}{'pairs/s':>9}{'vs ST':>7}{'MRR@10':>8}{'RSS MB':>8}")
+    for variant, e in report["variants"].items():
+        mrr = e.get("mrr10_all")
         print(
-            f"{variant:<24}{r['pairs_per_s']:>9.2f}{r.get('speedup_vs_st', 0):>7.2f}"
-            f"{r['spearman']:>10.4f}{r['top1_agreement']:>7.3f}{r['peak_rss_mb']:>8.0f}"
+            f"{variant:<16}{e['pairs_per_s_median']:>9.1f}"
+            f"{e.get('speedup_vs_st_median', '-'):>7.4}"
+            f"{'' if mrr is None else f'{mrr:.4f}':>8}{e['peak_rss_mb']:>8.0f}"
         )
+    if "bf16_vs_fp32" in report:
+        print("bf16 vs fp32:", json.dumps(report["bf16_vs_fp32"]))
 
 
 if __name__ == "__main__":

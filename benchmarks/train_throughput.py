@@ -1,22 +1,42 @@
-"""Training throughput: csir's loop against a Hugging Face ``Trainer`` set up as the authors did.
+"""Training throughput and dev quality: csir's recipe against a Hugging Face ``Trainer``.
 
-Both fine-tune the same cross-encoder (multilingual-e5-small, one logit, binary cross-entropy,
-AdamW lr 2e-5, weight decay 0.01, linear schedule, gradient clipping 1.0, fp32, batch 16,
-max length 256) on the same pairs: per round, a seeded random sample of ``steps * 16`` pairs of
-the code-switched WikiQA training set (notebook 02's BL-CS en-de, p = 0.5), i.e. exactly one
-epoch of it, so both see the same examples and differ only in how they batch and train them.
+Three systems fine-tune the offline multilingual-e5-small on the same pairs for the same number
+of optimizer steps (batch 16, max length 256, AdamW lr 2e-5, weight decay 0.01 without biases and
+LayerNorm weights, linear decay without warm-up, gradient clipping 1.0, binary cross-entropy on
+one logit):
 
-- reference: ``transformers.Trainer`` with ``DataCollatorWithPadding`` (random batches padded to
-  their longest pair), BCE through ``compute_loss_func``, its default optimizer (fused AdamW);
-- csir: :func:`csir.training.train` (length-grouped batches padded to their longest pair).
+- ``ref``: ``transformers.Trainer`` set up as the authors did:
+  ``AutoModelForSequenceClassification`` with one logit (a fresh classifier head on the first
+  token), fp32, the full 250k-row vocabulary, ``DataCollatorWithPadding`` (random batches
+  padded to their longest pair), BCE through ``compute_loss_func``, Trainer's default
+  optimizer (fused AdamW), no data-loader workers;
+- ``csir``: :func:`csir.training.train` with the recipe notebook 03 uses for this backbone:
+  ``head="auto"`` (segment-cosine, ``joint_layers=1``), bf16 autocast (on CPU too), trimmed
+  vocabulary (:mod:`csir.vocab`), dropout as ``TrainingArgs`` (-1: the backbone's 0.1), the head's
+  two parameters at notebook 03's head learning rate (``--head-lr``), the dev file passed (it is
+  scored before and after training, outside the timed loop, and its texts join the trimmed
+  vocabulary);
+- ``csir-classifier``: the same csir recipe with ``head="classifier"`` (the ``ref`` model), to
+  separate the head's effect from bf16 and trimming.
 
-Each run is a fresh subprocess that loads the model, trains one warm-up step on other pairs,
-then trains the timed epoch; only the training loop is timed (not loading, tokenising or saving).
-Runs are interleaved (ref, csir, ref, csir, ...). Results go to ``train_throughput.json``.
+Data: per round a seeded random sample of ``steps * 16`` pairs of the WikiQA training set
+(notebook 02's ``zero-shot/en-en/p=0.0``, 1:4 positives to negatives), i.e. exactly one epoch, so
+all systems see the same examples (each in its own seeded order). Timing: the optimizer steps
+2..N of one run (step 1 is the warm-up: first allocations, oneDNN kernel selection); not loading,
+tokenising, dev scoring or saving. Quality: WikiQA dev MRR@10 (``csir.training.dev``: the 126
+questions with a relevant sentence, 1,130 pairs) of the model after the N steps, every system
+scored the same way: ``csir.rerank.Reranker`` in fp32 at max length 256 (csir's own bf16 score
+from its training loop is reported next to it). Memory: ``VmHWM`` (peak RSS) of the worker after
+training (before dev scoring) and at its end.
+
+Every run is a fresh subprocess with ``--threads`` torch threads (default 2: this machine has 2
+cores and nothing else of ours runs meanwhile); the systems run interleaved, in an order rotated
+per round. Results go to ``train_throughput.json``.
 
 Command (hold the lock so benchmarks never overlap)::
 
-    flock /tmp/csir-bench.lock nice -n 5 python benchmarks/train_throughput.py
+    flock /tmp/csir-bench.lock nice -n 5 .venv/bin/python benchmarks/train_throughput.py
+    .venv/bin/python benchmarks/train_throughput.py --steps 3 --rounds 1 --out /tmp/t.json  # dev
 """
 
 from __future__ import annotations
@@ -26,6 +46,7 @@ import json
 import os
 import platform
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -34,64 +55,170 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_DATA = HERE.parent / "build/offline/02_data_generation/train/bl-cs/en-de/p=0.5/train.jsonl"
-BATCH, MAX_LENGTH, LR, SEED = 16, 256, 2e-5, 42
+REPO = HERE.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+DEFAULT_DATA = REPO / "build/exp/02/train/zero-shot/en-en/p=0.0/train.jsonl"
+DEFAULT_DEV = REPO / "build/exp/02/dev/en-en/dev.jsonl"
+BATCH, MAX_LENGTH, LR, WEIGHT_DECAY, SEED = 16, 256, 2e-5, 0.01, 42
+SYSTEMS = ("ref", "csir", "csir-classifier")
+LABELS = {
+    "ref": "HF Trainer (classifier, fp32, full vocabulary)",
+    "csir": "csir (segment-cosine k=1, bf16, trimmed)",
+    "csir-classifier": "csir (classifier, bf16, trimmed)",
+}
 
 
 def sample_file(source: Path, n: int, seed: int, target: Path) -> Path:
     """Write a seeded random sample of ``n`` lines of ``source`` to ``target``."""
-    lines = source.read_text(encoding="utf-8").splitlines()
+    lines = [x for x in source.read_text(encoding="utf-8").splitlines() if x.strip()]
+    if n > len(lines):
+        raise SystemExit(f"{source} has {len(lines)} pairs; {n} asked for (lower --steps)")
     target.write_text("\n".join(random.Random(seed).sample(lines, n)) + "\n", encoding="utf-8")
     return target
+
+
+def _rss_mb() -> float:
+    """Peak resident set size of this process so far (MB): ``VmHWM`` of ``/proc/self/status``.
+
+    Not ``ru_maxrss``: Linux carries that over ``execve`` from the forking parent, so a worker
+    started by a large parent would report the parent's peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_snapshot() -> tuple[float, float, float]:
+    """(wall seconds, this process's CPU seconds, the machine's busy CPU seconds)."""
+    with open("/proc/stat", encoding="utf-8") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    busy = (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    return time.perf_counter(), time.process_time(), busy
+
+
+def contention(start: tuple[float, float, float], end: tuple[float, float, float]) -> dict:
+    """Cores this process kept busy and cores other processes used between two snapshots.
+
+    ``foreign_cores`` near 0 means the measurement ran alone on the machine; on 2 cores, a
+    value near 1 or more means another job shared the CPUs and the timing is not comparable.
+    """
+    wall = max(end[0] - start[0], 1e-9)
+    own = (end[1] - start[1]) / wall
+    machine = (end[2] - start[2]) / wall
+    return {"own_cores": own, "foreign_cores": max(0.0, machine - own)}
 
 
 # --------------------------------------------------------------------------- workers
 
 
-def run_csir(warmup_file: Path, timed_file: Path, steps: int, work: Path) -> dict:
-    from csir.backbones import OFFLINE_E5
-    from csir.training import TrainingArgs, read_log, train
-    from csir.training.data import length_grouped_order, tokenize_training_file
+def dev_mrr_fp32(reranker, dev) -> tuple[float, float]:
+    """MRR@10 of a reranker on the dev set, and the scoring seconds."""
+    from csir.training.dev import dev_score
 
-    def args(n_steps: int) -> TrainingArgs:
-        return TrainingArgs(
-            backbone=OFFLINE_E5,
-            max_length=MAX_LENGTH,
-            batch_size=BATCH,
-            learning_rate=LR,
-            max_steps=n_steps,
-            seed=SEED,
-            checkpoint_every=0,
-            log_every=n_steps,
-        )
+    started = time.perf_counter()
+    scores = reranker.score(dev.pairs())
+    return dev_score(dev, scores), time.perf_counter() - started
 
-    train(args(1), warmup_file, work / "warmup", progress=False)
-    out = train(args(steps), timed_file, work / "timed", progress=False)
-    row = read_log(out).iloc[-1]
-    seconds = float(row["train_seconds"])
-    # The padded batches this run trained on (the same plan as train() uses for epoch 0).
+
+def kept_vocabulary_rows(args, train_file: Path, dev) -> int:
+    """Word-embedding rows a trimmed run trains (computed as :func:`csir.training.train` does)."""
+    from csir import vocab
     from csir.backbones import load_tokenizer
+    from csir.heads import SEGMENT_COSINE
+    from csir.training.data import tokenize_segment_file, tokenize_training_file
+    from csir.training.loop import _dev_token_ids
 
-    pairs = tokenize_training_file(timed_file, load_tokenizer(OFFLINE_E5), MAX_LENGTH)
-    order = length_grouped_order(pairs.lengths, BATCH, SEED, 0, 50)
-    padded = sum(
-        int(pairs.lengths[order[i : i + BATCH]].max()) * len(order[i : i + BATCH])
-        for i in range(0, len(order), BATCH)
+    spec, tokenizer = args.head_spec(), load_tokenizer(args.backbone)
+    if spec.kind == SEGMENT_COSINE:
+        pairs = tokenize_segment_file(train_file, tokenizer, spec, args.max_length)
+    else:
+        pairs = tokenize_training_file(train_file, tokenizer, args.max_length)
+    dev_ids = _dev_token_ids(dev, tokenizer, spec, args.max_length)
+    return len(vocab.kept_token_ids([pairs.all_ids(), dev_ids], tokenizer))
+
+
+def run_csir(
+    head: str, timed_file: Path, dev_file: Path, steps: int, head_lr: float, work: Path
+) -> dict:
+    import pandas as pd
+
+    from csir.io import read_json
+    from csir.rerank import Reranker, ScoringOptions
+    from csir.training import TrainingArgs, train
+    from csir.training.dev import read_dev_set
+
+    args = TrainingArgs(
+        backbone="e5-small-offline",
+        head=head,
+        precision="bf16",
+        max_length=MAX_LENGTH,
+        batch_size=BATCH,
+        learning_rate=LR,
+        head_learning_rate=head_lr,
+        weight_decay=WEIGHT_DECAY,
+        warmup_steps=0,
+        max_steps=steps,
+        seed=SEED,
+        checkpoint_every=0,
+        log_every=1,
+        eval_every=0,
     )
+    snapshots: dict[int, tuple[float, float, float]] = {}
+
+    def on_step(step: int) -> None:
+        # after step 1 and step N-1: step N's snapshot would include the final dev scoring
+        if step in (1, steps - 1):
+            snapshots[step] = cpu_snapshot()
+
+    out = train(
+        args, timed_file, work / "model", progress=False, dev_file=dev_file, on_step=on_step
+    )
+    rss_train = _rss_mb()
+    log = pd.read_csv(out / "log.csv")
+    run = read_json(out / "csir_training.json")
+    timed = log[log["step"] >= 2]
+    seconds = float(log["train_seconds"].iloc[-1] - log["train_seconds"].iloc[0])
+    dev = read_dev_set(dev_file).judged()
+    kept_rows = kept_vocabulary_rows(TrainingArgs.from_dict(run["args"]), timed_file, dev)
+    reranker = Reranker(out, ScoringOptions(device="cpu", max_length=MAX_LENGTH, precision="fp32"))
+    mrr, dev_seconds = dev_mrr_fp32(reranker, dev)
+    curve = run["dev_curve"]
     return {
+        "head": run["args"]["head"],
+        "args": run["args"],
         "seconds": seconds,
-        "examples": int(row["examples"]),
-        "tokens": int(row["tokens"]),
-        "padded_tokens": padded,
+        "examples": int(timed["examples"].sum()),
+        "tokens": int(timed["tokens"].sum()),
+        "first_step_seconds": float(log["train_seconds"].iloc[0]),
+        **(contention(snapshots[1], snapshots[steps - 1]) if steps > 2 else {}),
+        "final_loss": run["final_loss"],
+        "dev_mrr_fp32": mrr,
+        "dev_scoring_seconds_fp32": dev_seconds,
+        "dev_mrr_bf16_loop": curve[-1]["dev_mrr"],
+        "dev_mrr_step0_bf16_loop": curve[0]["dev_mrr"],
+        "dev_pairs": len(dev),
+        "kept_vocabulary_rows": kept_rows,
+        "peak_rss_train_mb": rss_train,
+        "peak_rss_mb": _rss_mb(),
     }
 
 
-def run_reference(warmup_file: Path, timed_file: Path, steps: int, work: Path) -> dict:
+def run_reference(timed_file: Path, dev_file: Path, steps: int, work: Path) -> dict:
     import datasets
     import torch
     from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
     from csir.backbones import OFFLINE_E5, load_cross_encoder, load_tokenizer
+    from csir.rerank import Reranker, ScoringOptions
+    from csir.training.dev import read_dev_set
 
     tokenizer = load_tokenizer(OFFLINE_E5)
     bce = torch.nn.BCEWithLogitsLoss()
@@ -99,75 +226,91 @@ def run_reference(warmup_file: Path, timed_file: Path, steps: int, work: Path) -
     def compute_loss(outputs, labels, num_items_in_batch=None):
         return bce(outputs.logits.squeeze(-1).float(), labels.float())
 
-    def dataset(path: Path) -> datasets.Dataset:
-        raw = datasets.load_dataset("json", data_files=str(path), split="train")
-        return raw.map(
-            lambda b: {
-                **tokenizer(
-                    b["query"], b["passage"], truncation="longest_first", max_length=MAX_LENGTH
-                ),
-                "labels": [float(x) for x in b["label"]],
-            },
-            batched=True,
-            remove_columns=raw.column_names,
-        )
-
+    raw = datasets.load_dataset("json", data_files=str(timed_file), split="train")
+    train_set = raw.map(
+        lambda b: {
+            **tokenizer(
+                b["query"], b["passage"], truncation="longest_first", max_length=MAX_LENGTH
+            ),
+            "labels": [float(x) for x in b["label"]],
+        },
+        batched=True,
+        remove_columns=raw.column_names,
+    )
     padding = DataCollatorWithPadding(tokenizer)
-    counted = {"padded": 0, "tokens": 0, "examples": 0}
+    batches: list[tuple[int, int, int]] = []  # (examples, real tokens, padded tokens) per batch
 
     def collate(features):
         batch = padding(features)
-        counted["padded"] += batch["input_ids"].numel()
-        counted["tokens"] += int(batch["attention_mask"].sum())
-        counted["examples"] += len(features)
+        batches.append(
+            (len(features), int(batch["attention_mask"].sum()), batch["input_ids"].numel())
+        )
         return batch
 
     class Clock(TrainerCallback):
-        def on_train_begin(self, args, state, control, **kwargs):
-            self.start = time.perf_counter()
+        def __init__(self) -> None:
+            self.ends: list[float] = []
+
+            self.snapshots: list[tuple[float, float, float]] = []
 
         def on_step_end(self, args, state, control, **kwargs):
-            self.end = time.perf_counter()
+            self.ends.append(time.perf_counter())
+            self.snapshots.append(cpu_snapshot())
 
-    def trainer(path: Path, n_steps: int, out: Path, clock: Clock) -> Trainer:
-        torch.manual_seed(SEED)
-        model = load_cross_encoder(OFFLINE_E5)
-        targs = TrainingArguments(
-            output_dir=str(out),
-            per_device_train_batch_size=BATCH,
-            max_steps=n_steps,
-            learning_rate=LR,
-            weight_decay=0.01,
-            lr_scheduler_type="linear",
-            warmup_steps=0,
-            max_grad_norm=1.0,
-            seed=SEED,
-            use_cpu=True,
-            report_to=[],
-            save_strategy="no",
-            logging_steps=10_000,
-            dataloader_num_workers=0,
-            disable_tqdm=True,
-        )
-        return Trainer(
-            model=model,
-            args=targs,
-            train_dataset=dataset(path),
-            data_collator=collate,
-            compute_loss_func=compute_loss,
-            callbacks=[clock],
-        )
-
-    trainer(warmup_file, 1, work / "warmup", Clock()).train()
-    for key in counted:
-        counted[key] = 0
+    torch.manual_seed(SEED)
+    model = load_cross_encoder(OFFLINE_E5)
+    targs = TrainingArguments(
+        output_dir=str(work / "trainer"),
+        per_device_train_batch_size=BATCH,
+        max_steps=steps,
+        learning_rate=LR,
+        weight_decay=WEIGHT_DECAY,
+        lr_scheduler_type="linear",
+        warmup_steps=0,
+        max_grad_norm=1.0,
+        seed=SEED,
+        use_cpu=True,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=10_000,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
     clock = Clock()
-    trainer(timed_file, steps, work / "timed", clock).train()
+    trainer = Trainer(
+        model=model,
+        args=targs,
+        train_dataset=train_set,
+        data_collator=collate,
+        compute_loss_func=compute_loss,
+        callbacks=[clock],
+    )
+    output = trainer.train()
+    rss_train = _rss_mb()
+    if len(clock.ends) != steps:
+        raise RuntimeError(f"Trainer ran {len(clock.ends)} steps, {steps} asked for")
+    # accelerate's loader may fetch one batch ahead; the batches are collated in order.
+    timed = batches[1:steps]
+    dev = read_dev_set(dev_file).judged()
+    model.eval()
+    reranker = Reranker.from_model(
+        model, tokenizer, ScoringOptions(device="cpu", max_length=MAX_LENGTH, precision="fp32")
+    )
+    mrr, dev_seconds = dev_mrr_fp32(reranker, dev)
     return {
-        "seconds": clock.end - clock.start,
-        "examples": counted["examples"],
-        "tokens": counted["tokens"],
-        "padded_tokens": counted["padded"],
+        "head": "classifier",
+        "seconds": clock.ends[-1] - clock.ends[0],
+        "examples": sum(b[0] for b in timed),
+        "tokens": sum(b[1] for b in timed),
+        "padded_tokens": sum(b[2] for b in timed),
+        **contention(clock.snapshots[0], clock.snapshots[-1]),
+        "optimizer": targs.optim if isinstance(targs.optim, str) else str(targs.optim.value),
+        "final_loss": float(output.training_loss),
+        "dev_mrr_fp32": mrr,
+        "dev_scoring_seconds_fp32": dev_seconds,
+        "dev_pairs": len(dev),
+        "peak_rss_train_mb": rss_train,
+        "peak_rss_mb": _rss_mb(),
     }
 
 
@@ -175,107 +318,174 @@ def run_reference(warmup_file: Path, timed_file: Path, steps: int, work: Path) -
 
 
 def worker(ns: argparse.Namespace) -> None:
+    import torch
+
+    torch.set_num_threads(ns.threads)
     with tempfile.TemporaryDirectory(prefix="csir-train-bench-") as tmp:
         work = Path(tmp)
-        fn = run_csir if ns.worker == "csir" else run_reference
-        result = fn(Path(ns.warmup_file), Path(ns.timed_file), ns.steps, work)
+        timed, dev = Path(ns.timed_file), Path(ns.dev)
+        if ns.worker == "ref":
+            result = run_reference(timed, dev, ns.steps, work)
+        else:
+            head = "segment-cosine" if ns.worker == "csir" else "classifier"
+            result = run_csir(head, timed, dev, ns.steps, ns.head_lr, work)
+    result["torch_threads"] = torch.get_num_threads()
     Path(ns.out).write_text(json.dumps(result), encoding="utf-8")
+
+
+def machine(threads: int) -> dict:
+    import accelerate
+    import torch
+    import transformers
+
+    cpu, flags = platform.processor(), ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            info = fh.read().splitlines()
+        cpu = next(x.split(":", 1)[1].strip() for x in info if x.startswith("model name"))
+        flags = next(x.split(":", 1)[1] for x in info if x.startswith("flags"))
+    except (OSError, StopIteration):
+        pass
+    return {
+        "cpu": cpu,
+        "bf16_instructions": [f for f in ("avx512_bf16", "amx_bf16") if f in flags.split()],
+        "nproc": os.cpu_count(),
+        "torch_threads": threads,
+        "gpu": torch.cuda.is_available(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "accelerate": accelerate.__version__,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="training JSONL to sample")
-    parser.add_argument("--steps", type=int, default=10, help="timed optimizer steps per run")
-    parser.add_argument("--rounds", type=int, default=2, help="(ref, csir) pairs of runs")
+    parser.add_argument("--dev", default=str(DEFAULT_DEV), help="WikiQA dev JSONL (notebook 02)")
+    parser.add_argument("--steps", type=int, default=25, help="optimizer steps per run")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of one run per system")
+    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
+    parser.add_argument("--head-lr", type=float, default=0.01, help="csir head learning rate")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads per run")
     parser.add_argument("--out", default=str(HERE / "train_throughput.json"))
-    parser.add_argument("--worker", choices=["csir", "ref"], help=argparse.SUPPRESS)
-    parser.add_argument("--warmup-file", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)
     parser.add_argument("--timed-file", help=argparse.SUPPRESS)
     ns = parser.parse_args()
     if ns.worker:
         worker(ns)
         return
+    if ns.steps < 2:
+        raise SystemExit("--steps must be >= 2 (step 1 is the untimed warm-up)")
 
-    import torch
-
-    data = Path(ns.data)
-    rounds = []
-    with tempfile.TemporaryDirectory(prefix="csir-train-bench-") as tmp:
-        tmp = Path(tmp)
-        warmup = sample_file(data, BATCH, 10_000, tmp / "warmup.jsonl")
-        for r in range(ns.rounds):
-            timed = sample_file(data, ns.steps * BATCH, r, tmp / f"round{r}.jsonl")
-            entry = {"round": r, "sample_seed": r}
-            for name in ("ref", "csir"):
-                out = tmp / f"{name}{r}.json"
-                load = os.getloadavg()[0]
-                started = time.perf_counter()
-                subprocess.run(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--worker",
-                        name,
-                        "--warmup-file",
-                        str(warmup),
-                        "--timed-file",
-                        str(timed),
-                        "--steps",
-                        str(ns.steps),
-                        "--out",
-                        str(out),
-                    ],
-                    check=True,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-                result = json.loads(out.read_text(encoding="utf-8"))
-                result.update(
-                    examples_per_s=result["examples"] / result["seconds"],
-                    tokens_per_s=result["tokens"] / result["seconds"],
-                    load_average_before=load,
-                    process_seconds=time.perf_counter() - started,
-                )
-                entry[name] = result
-                print(f"round {r} {name}: {result['examples_per_s']:.3f} examples/s", flush=True)
-            entry["ratio"] = entry["csir"]["examples_per_s"] / entry["ref"]["examples_per_s"]
-            rounds.append(entry)
-
-    def median(name: str, key: str) -> float:
-        return statistics.median(e[name][key] for e in rounds)
-
-    summary = {
-        name: {
-            key: median(name, key)
-            for key in ("examples_per_s", "tokens_per_s", "seconds", "padded_tokens")
-        }
-        for name in ("ref", "csir")
+    data, systems = Path(ns.data), list(ns.systems)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(ns.threads),
+        "MKL_NUM_THREADS": str(ns.threads),
+        "TOKENIZERS_PARALLELISM": "false",
+        "TRANSFORMERS_VERBOSITY": "error",
+        "TQDM_DISABLE": "1",
+        "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
     }
-    summary["ratio_median"] = statistics.median(e["ratio"] for e in rounds)
-    report = {
-        "command": "python benchmarks/train_throughput.py " + " ".join(sys.argv[1:]),
+    report: dict = {
+        "command": " ".join(["python", "benchmarks/train_throughput.py", *sys.argv[1:]]),
         "data": str(data),
+        "dev": str(ns.dev),
         "settings": {
             "backbone": "e5-small-offline",
             "batch_size": BATCH,
             "max_length": MAX_LENGTH,
             "learning_rate": LR,
-            "precision": "fp32",
-            "timed_steps": ns.steps,
+            "weight_decay": WEIGHT_DECAY,
+            "csir_head_learning_rate": ns.head_lr,
+            "steps_per_run": ns.steps,
+            "timed_steps": ns.steps - 1,
             "examples_per_run": ns.steps * BATCH,
+            "systems": {s: LABELS[s] for s in systems},
         },
-        "machine": {
-            "cpus": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-        },
-        "rounds": rounds,
-        "summary": summary,
+        "machine": machine(ns.threads),
+        "rounds": [],
     }
-    Path(ns.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(summary, indent=2))
+    rounds = report["rounds"]
+    with tempfile.TemporaryDirectory(prefix="csir-train-bench-") as tmp:
+        tmp = Path(tmp)
+        for r in range(ns.rounds):
+            timed = sample_file(data, ns.steps * BATCH, r, tmp / f"round{r}.jsonl")
+            entry: dict = {"round": r, "sample_seed": r}
+            order = systems[r % len(systems) :] + systems[: r % len(systems)]
+            entry["order"] = order
+            for name in order:
+                out = tmp / f"{name}{r}.json"
+                load = os.getloadavg()[0]
+                started = time.perf_counter()
+                cmd = [
+                    sys.executable, __file__, "--worker", name, "--timed-file", str(timed),
+                    "--dev", str(ns.dev), "--steps", str(ns.steps), "--head-lr", str(ns.head_lr),
+                    "--threads", str(ns.threads), "--out", str(out),
+                ]  # fmt: skip
+                done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+                if done.returncode:
+                    sys.stderr.write(done.stderr[-4000:])
+                    raise SystemExit(f"worker {name} failed (exit {done.returncode})")
+                result = json.loads(out.read_text(encoding="utf-8"))
+                result.update(
+                    examples_per_s=result["examples"] / result["seconds"],
+                    tokens_per_s=result["tokens"] / result["seconds"],
+                    load_average_before=load,
+                    load_average_after=os.getloadavg()[0],
+                    process_seconds=time.perf_counter() - started,
+                )
+                entry[name] = result
+                print(
+                    f"[{time.strftime('%H:%M:%S')}] round {r} {name}: "
+                    f"{result['examples_per_s']:.2f} examples/s, dev MRR@10 "
+                    f"{result['dev_mrr_fp32']:.4f}, peak RSS {result['peak_rss_mb']:.0f} MB, "
+                    f"load {load:.1f}, other jobs {result.get('foreign_cores', 0):.2f} cores",
+                    flush=True,
+                )
+            if "ref" in entry:
+                for name in systems:
+                    if name != "ref":
+                        entry[f"{name}_vs_ref"] = (
+                            entry[name]["examples_per_s"] / entry["ref"]["examples_per_s"]
+                        )
+            rounds.append(entry)
+            report["summary"] = summarise(rounds, systems)
+            Path(ns.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(report["summary"], indent=2))
+
+
+def summarise(rounds: list[dict], systems: list[str]) -> dict:
+    """Medians over rounds per system; speed ratios against ``ref`` (median of per-round ratios)."""
+
+    def med(name: str, key: str) -> float | None:
+        values = [e[name][key] for e in rounds if e[name].get(key) is not None]
+        return statistics.median(values) if values else None
+
+    keys = (
+        "examples_per_s",
+        "tokens_per_s",
+        "seconds",
+        "dev_mrr_fp32",
+        "dev_mrr_bf16_loop",
+        "dev_mrr_step0_bf16_loop",
+        "peak_rss_train_mb",
+        "peak_rss_mb",
+    )
+    summary: dict = {name: {k: med(name, k) for k in keys} for name in systems}
+    for name in systems:
+        summary[name] = {k: v for k, v in summary[name].items() if v is not None}
+        summary[name]["dev_mrr_fp32_per_round"] = [e[name]["dev_mrr_fp32"] for e in rounds]
+        summary[name]["examples_per_s_per_round"] = [e[name]["examples_per_s"] for e in rounds]
+        summary[name]["foreign_cores_per_round"] = [e[name].get("foreign_cores") for e in rounds]
+        if name != "ref" and "ref" in systems:
+            ratios = [e[f"{name}_vs_ref"] for e in rounds]
+            summary[name]["speedup_vs_ref_per_round"] = ratios
+            summary[name]["speedup_vs_ref_median"] = statistics.median(ratios)
+    summary["rounds_done"] = len(rounds)
+    return summary
 
 
 if __name__ == "__main__":
