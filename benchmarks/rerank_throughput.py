@@ -45,15 +45,15 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import random
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _measure import contention, cpu_snapshot, machine, peak_rss_mb
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -165,43 +165,6 @@ def save_classifier(segment: Path, folder: Path) -> None:
 # --------------------------------------------------------------------------- worker
 
 
-def _rss_mb() -> float:
-    """Peak resident set size of this process so far (MB): ``VmHWM`` of ``/proc/self/status``.
-
-    Not ``ru_maxrss``: Linux carries that over ``execve`` from the forking parent, so a worker
-    started by a large parent would report the parent's peak.
-    """
-    try:
-        with open("/proc/self/status", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def cpu_snapshot() -> tuple[float, float, float]:
-    """(wall seconds, this process's CPU seconds, the machine's busy CPU seconds)."""
-    with open("/proc/stat", encoding="utf-8") as fh:
-        fields = [int(x) for x in fh.readline().split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    busy = (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-    return time.perf_counter(), time.process_time(), busy
-
-
-def contention(start: tuple[float, float, float], end: tuple[float, float, float]) -> dict:
-    """Cores this process kept busy and cores other processes used between two snapshots.
-
-    ``foreign_cores`` near 0 means the measurement ran alone on the machine; on 2 cores, a
-    value near 1 or more means another job shared the CPUs and the timing is not comparable.
-    """
-    wall = max(end[0] - start[0], 1e-9)
-    own = (end[1] - start[1]) / wall
-    machine = (end[2] - start[2]) / wall
-    return {"own_cores": own, "foreign_cores": max(0.0, machine - own)}
-
-
 def worker(variant: str, model: Path, pairs_file: Path, out: Path, threads: int, length: int):
     """Score the pairs with one variant; write scores and timings to ``out`` (JSON)."""
     import numpy as np
@@ -210,7 +173,7 @@ def worker(variant: str, model: Path, pairs_file: Path, out: Path, threads: int,
     torch.set_num_threads(threads)
     pairs = [tuple(p) for p in json.loads(pairs_file.read_text(encoding="utf-8"))]
     _, options = VARIANTS[variant]
-    result: dict = {"variant": variant, "rss_imports_mb": _rss_mb()}
+    result: dict = {"variant": variant, "rss_imports_mb": peak_rss_mb()}
     t0 = time.perf_counter()
     if options is None:
         from sentence_transformers import CrossEncoder
@@ -218,7 +181,7 @@ def worker(variant: str, model: Path, pairs_file: Path, out: Path, threads: int,
         ce = CrossEncoder(str(model), device="cpu", max_length=length)
         result["st_max_length"] = ce.max_length
         result["load_s"] = time.perf_counter() - t0
-        result["rss_loaded_mb"] = _rss_mb()
+        result["rss_loaded_mb"] = peak_rss_mb()
         ce.predict(pairs[:WARMUP_PAIRS], show_progress_bar=False)
         before = cpu_snapshot()
         scores = ce.predict(pairs, show_progress_bar=False)
@@ -232,7 +195,7 @@ def worker(variant: str, model: Path, pairs_file: Path, out: Path, threads: int,
         reranker = Reranker(model, opts)
         result["segment_scorer"] = reranker._segments is not None
         result["load_s"] = time.perf_counter() - t0
-        result["rss_loaded_mb"] = _rss_mb()
+        result["rss_loaded_mb"] = peak_rss_mb()
         reranker.score(pairs[:WARMUP_PAIRS])
         before = cpu_snapshot()
         scores = reranker.score(pairs).astype(np.float64)
@@ -241,7 +204,7 @@ def worker(variant: str, model: Path, pairs_file: Path, out: Path, threads: int,
     result.update(contention(before, after))
     result["pairs"] = len(pairs)
     result["pairs_per_s"] = len(pairs) / result["score_s"]
-    result["peak_rss_mb"] = _rss_mb()
+    result["peak_rss_mb"] = peak_rss_mb()
     result["scores"] = scores.tolist()
     out.write_text(json.dumps(result), encoding="utf-8")
 
@@ -274,33 +237,6 @@ def run_checked(cmd: list[str], env: dict, name: str) -> None:
 
 
 # --------------------------------------------------------------------------- driver
-
-
-def machine(threads: int) -> dict:
-    import sentence_transformers
-    import torch
-    import transformers
-
-    cpu, flags = platform.processor(), ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            info = fh.read().splitlines()
-        cpu = next(x.split(":", 1)[1].strip() for x in info if x.startswith("model name"))
-        flags = next(x.split(":", 1)[1] for x in info if x.startswith("flags"))
-    except (OSError, StopIteration):
-        pass
-    return {
-        "cpu": cpu,
-        "bf16_instructions": [f for f in ("avx512_bf16", "amx_bf16") if f in flags.split()],
-        "nproc": os.cpu_count(),
-        "torch_threads": threads,
-        "gpu": torch.cuda.is_available(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "sentence_transformers": sentence_transformers.__version__,
-    }
 
 
 def summarise(report: dict, parts: dict[str, list[dict]], workload: dict) -> None:
@@ -392,7 +328,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     report: dict = {
         "command": " ".join(["python", "benchmarks/rerank_throughput.py", *sys.argv[1:]]),
-        "machine": machine(args.threads),
+        "machine": machine(args.threads, ("sentence_transformers",)),
         "load_average_before": os.getloadavg(),
     }
     started = time.perf_counter()

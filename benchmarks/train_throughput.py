@@ -44,15 +44,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _measure import contention, cpu_snapshot, machine, peak_rss_mb
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -77,43 +77,6 @@ def sample_file(source: Path, n: int, seed: int, target: Path) -> Path:
         raise SystemExit(f"{source} has {len(lines)} pairs; {n} asked for (lower --steps)")
     target.write_text("\n".join(random.Random(seed).sample(lines, n)) + "\n", encoding="utf-8")
     return target
-
-
-def _rss_mb() -> float:
-    """Peak resident set size of this process so far (MB): ``VmHWM`` of ``/proc/self/status``.
-
-    Not ``ru_maxrss``: Linux carries that over ``execve`` from the forking parent, so a worker
-    started by a large parent would report the parent's peak.
-    """
-    try:
-        with open("/proc/self/status", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def cpu_snapshot() -> tuple[float, float, float]:
-    """(wall seconds, this process's CPU seconds, the machine's busy CPU seconds)."""
-    with open("/proc/stat", encoding="utf-8") as fh:
-        fields = [int(x) for x in fh.readline().split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    busy = (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-    return time.perf_counter(), time.process_time(), busy
-
-
-def contention(start: tuple[float, float, float], end: tuple[float, float, float]) -> dict:
-    """Cores this process kept busy and cores other processes used between two snapshots.
-
-    ``foreign_cores`` near 0 means the measurement ran alone on the machine; on 2 cores, a
-    value near 1 or more means another job shared the CPUs and the timing is not comparable.
-    """
-    wall = max(end[0] - start[0], 1e-9)
-    own = (end[1] - start[1]) / wall
-    machine = (end[2] - start[2]) / wall
-    return {"own_cores": own, "foreign_cores": max(0.0, machine - own)}
 
 
 # --------------------------------------------------------------------------- workers
@@ -181,7 +144,7 @@ def run_csir(
     out = train(
         args, timed_file, work / "model", progress=False, dev_file=dev_file, on_step=on_step
     )
-    rss_train = _rss_mb()
+    rss_train = peak_rss_mb()
     log = pd.read_csv(out / "log.csv")
     run = read_json(out / "csir_training.json")
     timed = log[log["step"] >= 2]
@@ -207,7 +170,7 @@ def run_csir(
         "dev_pairs": len(dev),
         "kept_vocabulary_rows": kept_rows,
         "peak_rss_train_mb": rss_train,
-        "peak_rss_mb": _rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
@@ -286,7 +249,7 @@ def run_reference(timed_file: Path, dev_file: Path, steps: int, work: Path) -> d
         callbacks=[clock],
     )
     output = trainer.train()
-    rss_train = _rss_mb()
+    rss_train = peak_rss_mb()
     if len(clock.ends) != steps:
         raise RuntimeError(f"Trainer ran {len(clock.ends)} steps, {steps} asked for")
     # accelerate's loader may fetch one batch ahead; the batches are collated in order.
@@ -310,7 +273,7 @@ def run_reference(timed_file: Path, dev_file: Path, steps: int, work: Path) -> d
         "dev_scoring_seconds_fp32": dev_seconds,
         "dev_pairs": len(dev),
         "peak_rss_train_mb": rss_train,
-        "peak_rss_mb": _rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
@@ -331,33 +294,6 @@ def worker(ns: argparse.Namespace) -> None:
             result = run_csir(head, timed, dev, ns.steps, ns.head_lr, work)
     result["torch_threads"] = torch.get_num_threads()
     Path(ns.out).write_text(json.dumps(result), encoding="utf-8")
-
-
-def machine(threads: int) -> dict:
-    import accelerate
-    import torch
-    import transformers
-
-    cpu, flags = platform.processor(), ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            info = fh.read().splitlines()
-        cpu = next(x.split(":", 1)[1].strip() for x in info if x.startswith("model name"))
-        flags = next(x.split(":", 1)[1] for x in info if x.startswith("flags"))
-    except (OSError, StopIteration):
-        pass
-    return {
-        "cpu": cpu,
-        "bf16_instructions": [f for f in ("avx512_bf16", "amx_bf16") if f in flags.split()],
-        "nproc": os.cpu_count(),
-        "torch_threads": threads,
-        "gpu": torch.cuda.is_available(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "accelerate": accelerate.__version__,
-    }
 
 
 def main() -> None:
@@ -405,7 +341,7 @@ def main() -> None:
             "examples_per_run": ns.steps * BATCH,
             "systems": {s: LABELS[s] for s in systems},
         },
-        "machine": machine(ns.threads),
+        "machine": machine(ns.threads, ("accelerate",)),
         "rounds": [],
     }
     rounds = report["rounds"]

@@ -29,8 +29,8 @@ RECORD_KEYS = ("qid", "pid", "query", "passage", "label", "query_lang", "doc_lan
 _FIX = "each line must be a JSON object with " + ", ".join(RECORD_KEYS) + " (label 0 or 1)"
 
 
-def iter_training_pairs(path: str | Path) -> Iterator[tuple[str, str, int]]:
-    """Yield ``(query, passage, label)`` of a training JSONL file, checking every line.
+def iter_training_records(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line number, record)`` of a training JSONL file, checking every line.
 
     Blank lines are skipped.
 
@@ -50,7 +50,14 @@ def iter_training_pairs(path: str | Path) -> Iterator[tuple[str, str, int]]:
         label = record["label"]
         if isinstance(label, bool) or not isinstance(label, (int, float)) or label not in (0, 1):
             raise InputError(path, f"label must be 0 or 1, got {label!r}", line=number, fix=_FIX)
-        yield record["query"], record["passage"], int(label)
+        yield number, record
+
+
+def iter_training_pairs(path: str | Path) -> Iterator[tuple[str, str, int]]:
+    """Yield ``(query, passage, label)`` of a training JSONL file (see
+    :func:`iter_training_records` for the checks)."""
+    for _, record in iter_training_records(path):
+        yield record["query"], record["passage"], int(record["label"])
 
 
 def file_info(path: str | Path) -> dict[str, Any]:

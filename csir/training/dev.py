@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from csir import io
 from csir.errors import InputError
-from csir.training.data import RECORD_KEYS, iter_training_pairs
+from csir.training.data import iter_training_records
 
 DEV_MEASURE = "RR@10"
 
@@ -74,9 +73,7 @@ def read_dev_set(path: str | Path) -> DevSet:
     path = Path(path)
     texts, ids = [], []
     seen: dict[tuple[str, str], int] = {}
-    records = io.iter_jsonl_records(path, fix=", ".join(RECORD_KEYS))
-    # Both iterators skip the same blank lines; iter_training_pairs checks every record.
-    for text, (number, record) in zip(iter_training_pairs(path), records, strict=True):
+    for number, record in iter_training_records(path):
         key = (str(record["qid"]), str(record["pid"]))
         if key in seen:
             raise InputError(
@@ -86,7 +83,7 @@ def read_dev_set(path: str | Path) -> DevSet:
                 fix="each candidate of a question must appear once",
             )
         seen[key] = number
-        texts.append(text)
+        texts.append((record["query"], record["passage"], int(record["label"])))
         ids.append(key)
     if not any(label for _, _, label in texts):
         raise InputError(path, "no relevant pair (label 1): nothing to select a model on")
