@@ -1,10 +1,10 @@
 """Re-ranking throughput (pairs/s): csir's segment-cosine Reranker against sentence-transformers.
 
 Workload: XQuAD-R question → answer sentence re-ranking as notebook 04 does it. ``--queries``
-seeded English questions (default 100), each with its BM25 top-``--top-k`` (default 20) sentences
-of the English pivot (``csir.data.candidates.bm25_pivot``), mapped by parallel id to the other
-document languages (``map_candidates``; default EN and DE documents), so every query is scored
-against about 20 candidates and queries repeat as in re-ranking. All pairs go to one ``score`` /
+seeded English questions (default 100), each with every sentence of its BM25 top-``--paragraphs``
+(default 4) English paragraphs (``csir.data.candidates.bm25_units``), in every document language
+(``expand_units``; default EN and DE documents), so every query is scored against about 20
+candidates and queries repeat as in re-ranking. All pairs go to one ``score`` /
 ``predict`` call per variant.
 
 Models (same e5 weights): a *trained* segment-cosine model (``--model``, or trained here for
@@ -77,7 +77,7 @@ WARMUP_PAIRS = 8
 # --------------------------------------------------------------------------- workload
 
 
-def build_workload(queries: int, top_k: int, doc_langs: list[str], seed: int = 0) -> dict:
+def build_workload(queries: int, paragraphs: int, doc_langs: list[str], seed: int = 0) -> dict:
     """Pairs ``[pair name, qid, docid, query, passage]`` and the qrels of every pair name."""
     from csir.data import candidates, retrieval
 
@@ -86,8 +86,8 @@ def build_workload(queries: int, top_k: int, doc_langs: list[str], seed: int = 0
     random.Random(seed).shuffle(chosen)
     chosen = chosen[:queries]
     subset = {q: pivot.queries[q] for q in chosen}
-    # BM25 over all English sentences, for the chosen questions only
-    bm25 = candidates.bm25_pivot(dataclasses.replace(pivot, queries=subset), top_k)
+    # BM25 over the English paragraphs, for the chosen questions only
+    bm25 = candidates.bm25_units(dataclasses.replace(pivot, queries=subset), paragraphs)
     rows, qrels, first_stage = [], {}, {}
     for lang in doc_langs:
         pair = pivot if lang == "en" else retrieval.load_pair(None, "en", lang, "sentence")
@@ -95,9 +95,9 @@ def build_workload(queries: int, top_k: int, doc_langs: list[str], seed: int = 0
             chosen_pair = dataclasses.replace(
                 pair, queries={q: pair.queries[q] for q in chosen if q in pair.queries}
             )
-            run = candidates.map_candidates(bm25, pivot, chosen_pair, top_k)
+            run = candidates.expand_units(bm25, chosen_pair)
         else:
-            run = bm25
+            run = candidates.expand_units(bm25, pivot)
         name = pair.name
         qrels[name] = {q: pair.qrels[q] for q in chosen if q in pair.qrels}
         first_stage[name] = {q: dict(run.get(q, {})) for q in chosen}
@@ -289,7 +289,7 @@ def summarise(report: dict, parts: dict[str, list[dict]], workload: dict) -> Non
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--queries", type=int, default=100, help="English questions (seeded)")
-    parser.add_argument("--top-k", type=int, default=20, help="BM25 candidates per query")
+    parser.add_argument("--paragraphs", type=int, default=4, help="BM25 paragraphs per query")
     parser.add_argument("--doc-langs", nargs="+", default=["en", "de"], help="document languages")
     parser.add_argument("--model", type=Path, help="a trained segment-cosine model folder")
     parser.add_argument("--train-steps", type=int, default=100, help="steps when no --model")
@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> None:
         "load_average_before": os.getloadavg(),
     }
     started = time.perf_counter()
-    workload = build_workload(args.queries, args.top_k, args.doc_langs)
+    workload = build_workload(args.queries, args.paragraphs, args.doc_langs)
     rows = workload["rows"]
     first_stage_mrr = {
         name: mrr10(
@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> None:
     report["data"] = {
         "task": "XQuAD-R question -> answer sentence, BM25 top-k on the English pivot",
         "queries": args.queries,
-        "top_k": args.top_k,
+        "paragraphs": args.paragraphs,
         "doc_langs": args.doc_langs,
         "pairs": len(rows),
         "pairs_per_pair_name": {n: sum(r[0] == n for r in rows) for n in workload["qrels"]},

@@ -11,8 +11,9 @@ one logit):
   padded to their longest pair), BCE through ``compute_loss_func``, Trainer's default
   optimizer (fused AdamW), no data-loader workers;
 - ``csir``: :func:`csir.training.train` with the recipe notebook 03 uses for this backbone:
-  ``head="auto"`` (segment-cosine, ``joint_layers=1``), bf16 autocast (on CPU too), trimmed
-  vocabulary (:mod:`csir.vocab`), dropout as ``TrainingArgs`` (-1: the backbone's 0.1), the head's
+  ``head="auto"`` (segment-cosine, ``joint_layers=0``), bf16 autocast (on CPU too), trimmed
+  vocabulary (:mod:`csir.vocab`), dropout as ``TrainingArgs`` (0), the math attention kernel on
+  CPU (``csir.ranker.training_attention``), the head's
   two parameters at notebook 03's head learning rate (``--head-lr``), the dev file passed (it is
   scored before and after training, outside the timed loop, and its texts join the trimmed
   vocabulary);
@@ -65,8 +66,8 @@ BATCH, MAX_LENGTH, LR, WEIGHT_DECAY, SEED = 16, 256, 2e-5, 0.01, 42
 SYSTEMS = ("ref", "csir", "csir-classifier")
 LABELS = {
     "ref": "HF Trainer (classifier, fp32, full vocabulary)",
-    "csir": "csir (segment-cosine k=1, bf16, trimmed)",
-    "csir-classifier": "csir (classifier, bf16, trimmed)",
+    "csir": "csir (segment-cosine k=0, bf16, trimmed, dropout 0)",
+    "csir-classifier": "csir (classifier, bf16, trimmed, dropout 0)",
 }
 
 

@@ -303,6 +303,12 @@ class EvaluationConfig(NotebookConfig):
     ``"scoreddocs"`` re-ranks the dataset's own first stage of the pivot language, mapped to
     every language by document id (mMARCO's English is ``msmarco-passage``, whose official BM25
     top-1000 has no scores: re-rank all of it with ``top_k = 0``).
+
+    ``top_k`` with ``"bm25"`` candidates counts *parallel units*: BM25 ranks the pivot
+    language's paragraphs, and every document of the ``top_k`` best is a candidate in every
+    pair — the paragraphs themselves, or all their sentences for the ``"sentence"`` task — so
+    every language re-ranks the same content with the same recall (0: every paragraph).
+    Ties in a first stage are broken in a fixed pseudo-random order, never by document id.
     """
 
     NOTEBOOK: ClassVar[str] = "04_evaluation"
@@ -534,7 +540,7 @@ class TrainingConfig(NotebookConfig):
     max_grad_norm: float = 1.0
     max_length: int = 256
     precision: str = "bf16"
-    dropout: float = -1.0
+    dropout: float = 0.0
     freeze_embeddings: bool = False
     trim_vocabulary: bool = True
     select_on_dev: bool = True

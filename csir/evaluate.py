@@ -77,6 +77,10 @@ RUN_SETTINGS = (
     "precision",
     "int8",
 )
+#: Version of how first-stage candidates are drawn, kept in ``settings.json``: 2 = BM25 over
+#: parallel units with pseudo-random ties; folders without it hold version 1 (sentences mapped by
+#: paragraph, ties by id), whose runs must not mix with today's.
+CANDIDATE_PROTOCOL = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,7 +189,10 @@ class Evaluation:
     def settings(self) -> dict:
         """The parameters that shape every run of this evaluation."""
         values = self.cfg.to_dict()
-        return {key: values[key] for key in RUN_SETTINGS}
+        return {
+            **{key: values[key] for key in RUN_SETTINGS},
+            "candidate_protocol": CANDIDATE_PROTOCOL,
+        }
 
     def check_settings(self) -> None:
         """Refuse to mix runs made with other run-shaping parameters into one folder."""
@@ -193,7 +200,7 @@ class Evaluation:
         current = self.settings()
         if path.is_file():
             # A setting added after the folder was written counts as its default value there.
-            saved = {**_run_setting_defaults(), **io.read_json(path)}
+            saved = {**_run_setting_defaults(), "candidate_protocol": 1, **io.read_json(path)}
             changed = sorted(k for k in current if saved.get(k) != current[k])
             if changed:
                 detail = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
@@ -309,8 +316,7 @@ class Evaluation:
         if cfg.candidates == "exhaustive":
             run = candidates_lib.exhaustive(pair)
         elif cfg.candidates == "bm25":
-            pivot, pivot_run = self._pivot_bm25
-            run = candidates_lib.map_candidates(pivot_run, pivot, pair)
+            run = candidates_lib.expand_units(self._pivot_bm25, pair)
         elif cfg.candidates == "scoreddocs":
             pivot, pivot_run = self._pivot_scoreddocs
             doc_langs = cfg.mlir_languages if pair.doc_lang == languages.MIXED else (pair.doc_lang,)
@@ -331,16 +337,22 @@ class Evaluation:
                 device=_torch_device(cfg.device),
             )
         # A query the first stage finds nothing for is a normal event: it has no line in the
-        # TREC file, and the metrics count it as 0 (``missing="zero"``).
-        run = {qid: docs for qid, docs in run.items() if docs}
+        # TREC file, and the metrics count it as 0 (``missing="zero"``). Ties are broken in a
+        # fixed pseudo-random order, so no first stage earns credit from document ids.
+        run = candidates_lib.break_ties({qid: docs for qid, docs in run.items() if docs})
         runs.write_run(path, run, tag=f"{FIRST_STAGE}-{cfg.candidates}")
         return run
 
     @functools.cached_property
-    def _pivot_bm25(self) -> tuple[retrieval.RetrievalPair, dict[str, dict[str, float]]]:
-        """BM25 on the pivot language's monolingual pair; its ids are mapped to every pair."""
+    def _pivot_bm25(self) -> dict[str, dict[str, float]]:
+        """BM25's top-k parallel units (paragraphs) in the pivot language, for every pair.
+
+        Every pair's candidates are all its documents of those units: the same content in every
+        language (a paragraph, or all sentences of a paragraph).
+        """
         pivot = self.pair(f"{self.cfg.pivot_lang}-{self.cfg.pivot_lang}")
-        return pivot, candidates_lib.bm25_pivot(pivot, self.cfg.top_k)
+        units = len(set(pivot.doc_groups.values()))
+        return candidates_lib.bm25_units(pivot, self.cfg.top_k or max(1, units))
 
     @functools.cached_property
     def _pivot_scoreddocs(self) -> tuple[retrieval.RetrievalPair, dict[str, dict[str, float]]]:
@@ -368,7 +380,8 @@ class Evaluation:
         if system.kind == TRANSLATE_TEST:
             langs = set(pair.query_langs.values()) | set(pair.doc_langs.values())
             pair = retrieval.translate_pair(pair, self.lexicons_for(langs))
-        top_k = 0 if self.cfg.candidates == "exhaustive" else self.cfg.top_k
+        # top_k counts BM25's parallel units, so every candidate they bring is re-ranked.
+        top_k = 0 if self.cfg.candidates in ("exhaustive", "bm25") else self.cfg.top_k
         run = rerank.rerank(scorer(), pair.queries, pair.docs, candidates, top_k=top_k)
         runs.write_run(path, run, tag=system.name.replace("/", "_"))
         return run
@@ -506,18 +519,16 @@ def map_scoreddocs(
 ) -> dict[str, dict[str, float]]:
     """The pivot's scoreddocs as ``pair``'s candidates: per query its ``top_k`` by score (0: all).
 
-    Document ids are parallel across languages (mMARCO), so each candidate is mapped by id
-    (:func:`csir.data.candidates.map_candidates`), MLIR sides included.
+    Document ids are parallel across languages (mMARCO: each document is its own unit), so each
+    candidate is mapped by id (:func:`csir.data.candidates.expand_units`), MLIR sides included.
 
     Raises:
         CsirError: a candidate is missing from ``pair``'s documents (named by ``doc_datasets``).
     """
     limit = top_k or None
     groups = set(pair.doc_groups.values())
-    lost = []
-    for qid in pair.queries:
-        ranked = candidates_lib.ranked(run.get(qid, {}))[:limit]
-        lost += [d for d, _ in ranked if pivot.doc_groups.get(d, d) not in groups]
+    cut = {qid: dict(candidates_lib.ranked(run[qid])[:limit]) for qid in pair.queries if qid in run}
+    lost = [d for docs in cut.values() for d in docs if pivot.doc_groups.get(d, d) not in groups]
     if lost:
         raise CsirError(
             f"{pair.name}: {len(lost)} scoreddocs candidates of the pivot language "
@@ -528,7 +539,10 @@ def map_scoreddocs(
             "'mmarco/v2/{lang}/dev/small'), delete an incomplete download under ~/.ir_datasets, "
             "or use candidates 'bm25'"
         )
-    return candidates_lib.map_candidates(run, pivot, pair, limit)
+    units = {
+        qid: {pivot.doc_groups.get(d, d): s for d, s in docs.items()} for qid, docs in cut.items()
+    }
+    return candidates_lib.expand_units(units, pair)
 
 
 def ir_dataset_id(template: str, lang: str) -> str:

@@ -102,57 +102,6 @@ def test_bm25_drops_docs_without_a_shared_term(paragraphs):
 # --------------------------------------------------------------------------- mapping
 
 
-def test_paragraph_mapping_keeps_ids_and_scores_in_every_language(paragraphs):
-    pivot = retrieval.make_pair(paragraphs["en"], paragraphs["en"])
-    run = candidates.bm25_pivot(pivot, top_k=2)
-    for target in (
-        retrieval.make_pair(paragraphs["en"], paragraphs["de"]),
-        retrieval.make_pair(paragraphs["de"], paragraphs["de"]),
-        retrieval.make_mixed_pair(paragraphs, MIXED, MIXED, seed=1),
-    ):
-        mapped = candidates.map_candidates(run, pivot, target)
-        assert mapped == run, target.name
-    short = candidates.map_candidates(run, pivot, pivot, top_k=1)
-    assert all(len(docs) == 1 for docs in short.values())
-
-
-def test_sentence_mapping_follows_the_groups():
-    en = sentence_collection("en", {"0-0": ["a0", "a1", "a2"], "0-1": ["b0"], "1-0": ["c0", "c1"]})
-    de = sentence_collection("de", {"0-0": ["A0", "A1"], "0-1": ["B0", "B1", "B2"], "1-0": ["C0"]})
-    pivot = retrieval.make_pair(en, en)
-    pivot_run = {"q1": {"1-0-1": 9.0, "0-0-2": 7.0, "1-0-0": 5.0, "0-1-0": 2.0}}
-
-    en_de = retrieval.make_pair(en, de)
-    mapped = candidates.map_candidates(pivot_run, pivot, en_de)
-    # Group 1-0 (best 9.0) brings all its de sentences, then 0-0 (7.0); 1-0 joins once; 0-1
-    # is cut by the default top_k (4 pivot candidates).
-    assert mapped == {"q1": {"1-0-0": 9.0, "0-0-0": 7.0, "0-0-1": 7.0, "0-1-0": 2.0}}
-    assert list(candidates.map_candidates(pivot_run, pivot, en_de, top_k=2)["q1"]) == [
-        "1-0-0",
-        "0-0-0",
-    ]
-    # Documents in the pivot's own language are the same documents: mapped 1:1.
-    de_en = retrieval.make_pair(de, en)
-    assert candidates.map_candidates(pivot_run, pivot, de_en) == pivot_run
-
-
-def test_sentence_mapping_into_mixed_documents():
-    en = sentence_collection("en", {"0-0": ["a0", "a1"], "0-1": ["b0", "b1"]})
-    de = sentence_collection("de", {"0-0": ["A0", "A1", "A2"], "0-1": ["B0"]})
-    pivot = retrieval.make_pair(en, en)
-    pivot_run = {"q1": {"0-1-1": 3.0, "0-0-0": 2.0}}
-    for seed in range(20):
-        pair = retrieval.make_mixed_pair({"en": en, "de": de}, "en", MIXED, seed=seed)
-        mapped = candidates.map_candidates(pivot_run, pivot, pair, top_k=10)["q1"]
-        for group, score in (("0-1", 3.0), ("0-0", 2.0)):
-            members = [d for d in pair.docs if pair.doc_groups[d] == group]
-            if pair.doc_langs[members[0]] == "en":
-                expected = {d: s for d, s in pivot_run["q1"].items() if d.startswith(group)}
-            else:
-                expected = dict.fromkeys(members, score)
-            assert {d: s for d, s in mapped.items() if d.startswith(group)} == expected
-
-
 def test_generate_dispatches_by_name(paragraphs):
     pivot = retrieval.make_pair(paragraphs["en"], paragraphs["en"])
     pair = retrieval.make_pair(paragraphs["de"], paragraphs["de"])
@@ -230,3 +179,95 @@ def test_real_backbone_finds_german_paragraphs_for_english_questions():
     assert set(run) == set(qids) and all(len(r) == 10 for r in run.values())
     mrr = ir_measures.calc_aggregate([ir_measures.RR @ 10], pair.qrels, run)[ir_measures.RR @ 10]
     assert mrr >= 0.5, mrr
+
+
+# --------------------------------------------------------------------------- parallel units
+
+
+def _recall(run, pair) -> dict[str, float]:
+    return {
+        qid: float(any(pair.qrels.get(qid, {}).get(d, 0) > 0 for d in docs))
+        for qid, docs in run.items()
+    }
+
+
+def test_units_bring_every_sentence_of_the_same_paragraphs_in_every_language():
+    en = sentence_collection(
+        "en", {"0-0": ["cat sofa", "warm"], "0-1": ["Berlin capital", "city", "Germany"]}
+    )
+    de = sentence_collection("de", {"0-0": ["Katze", "Sofa", "warm", "Nachmittag"], "0-1": ["B"]})
+    en.queries["q1"] = "Berlin capital city"
+    en.qrels["q1"] = {"0-1-0": 1}
+    de.qrels["q1"] = {"0-1-0": 1}
+    pivot = retrieval.make_pair(en, en)
+    units = candidates.bm25_units(pivot, top_k=1)
+    assert list(units["q1"]) == ["0-1"]  # the paragraph, not a sentence
+    pairs = [
+        pivot,
+        retrieval.make_pair(en, de),
+        retrieval.make_pair(de, de),
+        *(retrieval.make_mixed_pair({"en": en, "de": de}, "en", MIXED, seed=s) for s in range(6)),
+    ]
+    for pair in pairs:
+        run = candidates.expand_units(units, pair)
+        expected = {d for d in pair.docs if pair.doc_groups[d] == "0-1"}
+        assert set(run["q1"]) == expected, pair.name
+        assert set(run["q1"].values()) == {units["q1"]["0-1"]}
+        assert _recall(run, pair) == {"q1": 1.0}
+    en.queries["q1"] = "Berlin capital city warm"
+    pivot = retrieval.make_pair(en, en)
+    both = candidates.expand_units(candidates.bm25_units(pivot, 2), retrieval.make_pair(en, de))
+    assert list(both["q1"])[:1] == ["0-1-0"] and len(both["q1"]) == 5  # best unit first
+
+
+def test_units_of_paragraphs_are_the_paragraphs(paragraphs):
+    pivot = retrieval.make_pair(paragraphs["en"], paragraphs["en"])
+    units = candidates.bm25_units(pivot, top_k=2)
+    assert units == candidates.bm25_pivot(pivot, top_k=2)
+    for target in (pivot, retrieval.make_pair(paragraphs["en"], paragraphs["de"])):
+        assert candidates.expand_units(units, target) == units
+    with pytest.raises(ConfigError, match="one document language"):
+        candidates.bm25_units(retrieval.make_mixed_pair(paragraphs, MIXED, MIXED, seed=1), 2)
+
+
+def test_break_ties_keeps_distinct_scores_and_orders_ties_without_ids():
+    run = {f"q{i}": {"d1": 3.0, "d2": 2.0, "d3": 2.0, "d4": 2.0, "d5": 1.0} for i in range(300)}
+    broken = candidates.break_ties(run)
+    assert broken == candidates.break_ties(run)  # deterministic
+    firsts = {"d2": 0, "d3": 0, "d4": 0}
+    for docs in broken.values():
+        order = [d for d, _ in candidates.ranked(docs)]
+        assert order[0] == "d1" and order[-1] == "d5" and len(set(docs.values())) == 5
+        assert docs["d1"] == 3.0 and docs["d5"] == 1.0
+        assert all(1.0 < docs[d] <= 2.0 for d in ("d2", "d3", "d4"))
+        firsts[order[1]] += 1
+    # Each tied document leads about a third of the time (binomial sd ~8 of 100).
+    assert all(65 <= n <= 135 for n in firsts.values()), firsts
+    # The TREC file keeps that one order.
+    assert candidates.break_ties({"q": {"a": 0.0}}) == {"q": {"a": 0.0}}
+
+
+@pytest.mark.skipif(
+    not os.environ.get("CSIR_DATA_DIR")
+    or not (Path(os.environ["CSIR_DATA_DIR"]) / "xquad-r" / "ar.json").is_file(),
+    reason="needs the XQuAD-R mirror (CSIR_DATA_DIR)",
+)
+def test_xquad_r_sentence_candidates_have_equal_content_and_recall_in_every_language():
+    """All 1,190 questions: the same paragraphs, and the same recall per query, in en, de, ar."""
+    collections = {
+        lang: retrieval.load_squad_collection(None, lang, "sentence") for lang in ("en", "de", "ar")
+    }
+    pivot = retrieval.make_pair(collections["en"], collections["en"])
+    units = candidates.bm25_units(pivot, top_k=2)
+    recalls, contents = {}, {}
+    for q, d in (("en", "en"), ("de", "de"), ("ar", "ar"), ("en", "de"), ("ar", "en")):
+        pair = retrieval.make_pair(collections[q], collections[d])
+        run = candidates.expand_units(units, pair)
+        recalls[pair.name] = _recall(run, pair)
+        contents[pair.name] = {qid: {pair.doc_groups[x] for x in docs} for qid, docs in run.items()}
+    shared = set.intersection(*(set(r) for r in recalls.values()))
+    assert len(shared) > 1000
+    for name in recalls:
+        assert {q: recalls[name][q] for q in shared} == {q: recalls["en-en"][q] for q in shared}
+        assert {q: contents[name][q] for q in shared} == {q: contents["en-en"][q] for q in shared}
+    assert 0.8 < sum(recalls["en-en"][q] for q in shared) / len(shared) < 1.0

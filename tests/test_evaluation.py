@@ -201,6 +201,11 @@ def test_old_settings_without_a_new_key_are_accepted(setup: dict):
     other = EvaluationConfig.from_params({**params, "ir_datasets_id": "toy/{lang}"})
     with pytest.raises(ConfigError, match="ir_datasets_id"):
         Evaluation(other).run_all(progress=False)
+    # Runs of the earlier candidate protocol (no version in the file) are not mixed in.
+    del saved["candidate_protocol"]
+    path.write_text(json.dumps(saved), encoding="utf-8")
+    with pytest.raises(ConfigError, match="candidate_protocol: 1 -> 2"):
+        Evaluation(EvaluationConfig.from_params(params)).run_all(progress=False)
 
 
 def test_config_ir_datasets_validation():
@@ -400,3 +405,43 @@ def test_a_query_without_first_stage_candidates_counts_as_zero(setup: dict):
     q9 = per_query[(per_query["query_id"] == "q9") & (per_query["measure"] == "RR@10")]
     assert len(q9) == 2 * len(ev.systems) and (q9["value"] == 0).all()
     assert set(metrics["n_queries"]) == {4}
+
+
+def test_sentence_task_candidates_are_the_same_paragraphs_in_every_language(setup: dict):
+    """BM25 ranks paragraphs; every pair re-ranks all their sentences, however many it has."""
+    from csir.data import candidates
+
+    texts = {
+        "en": ["The cat sleeps on the red sofa. It sleeps all day.", "Berlin is big. It is old."],
+        "de": ["Die Katze schläft. Sie liegt auf dem Sofa. Den ganzen Tag.", "Berlin ist groß."],
+    }
+    questions = {"en": "Where does the cat sleep?", "de": "Wo schläft die Katze?"}
+    data = Path(setup["dataset_dir"])
+    for lang, contexts in texts.items():
+        paragraphs = [{"context": c, "qas": []} for c in contexts]
+        paragraphs[0]["qas"] = [
+            {"id": "q1", "question": questions[lang], "answers": [{"answer_start": 0, "text": "D"}]}
+        ]
+        squad = {"version": "t", "data": [{"title": "t", "paragraphs": paragraphs}]}
+        (data / f"{lang}.json").write_text(json.dumps(squad), encoding="utf-8")
+    (data / "ar.json").unlink()
+    cfg = EvaluationConfig.from_params(
+        {
+            **setup,
+            "task": "sentence",
+            "pairs": ["en-en", "en-de", "de-de", "xx-xx"],
+            "mlir_languages": ["en", "de"],
+            "top_k": 1,
+        }  # fmt: skip
+    )
+    ev = Evaluation(cfg)
+    for name, n_sentences in (("en-en", {2}), ("en-de", {3}), ("de-de", {3}), ("xx-xx", {2, 3})):
+        pair = ev.pair(name)
+        run = ev.first_stage(pair)
+        groups = {pair.doc_groups[d] for d in run["q1"]}
+        assert groups == {"0-0"}, name
+        members = {d for d in pair.docs if pair.doc_groups[d] == "0-0"}
+        assert set(run["q1"]) == members and len(members) in n_sentences
+        assert len(set(run["q1"].values())) == len(members)  # ties broken in the file
+    assert ev.run_path("first-stage/bm25", "en-de").is_file()
+    assert candidates.break_ties(run) == run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -176,3 +177,25 @@ def test_real_e5_segment_head_with_no_joint_layer_is_the_e5_bi_encoder():
     np.testing.assert_allclose((scores - model.bias.item()) / model.scale.item(), cosine, atol=1e-5)
     # e5 ranks the right passage first for the three queries (German and English).
     assert (cosine.reshape(3, 4).argmax(axis=1) == [0, 1, 2]).all()
+
+
+@pytest.mark.parametrize("k", [0, 2])
+def test_training_attention_kernel_gives_the_same_logits_and_gradients(tiny_encoder, k):
+    """The CPU training kernel (math) is a speed choice only: same forward and backward."""
+    tokenizer = backbones.load_tokenizer(str(tiny_encoder))
+    model = _segment(tiny_encoder, k)
+    ranker.set_dropout(model, 0.0)
+    model.train()
+    q = ranker.pad_ids(ranker.tokenize_segments(tokenizer, QUERIES, "query: ", 64), 0)
+    p = ranker.pad_ids(ranker.tokenize_segments(tokenizer, PASSAGES[:3], "passage: ", 128), 0)
+    results = []
+    for context in (ranker.training_attention(torch.device("cpu")), torch.enable_grad()):
+        model.zero_grad()
+        with context:
+            logits = model(*q, *p)
+            logits.sum().backward()
+        grad = model.encoder.encoder.layer[0].attention.self.query.weight.grad.clone()
+        results.append((logits.detach(), grad))
+    torch.testing.assert_close(results[0][0], results[1][0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(results[0][1], results[1][1], atol=1e-5, rtol=1e-4)
+    assert isinstance(ranker.training_attention(torch.device("cuda")), contextlib.nullcontext)

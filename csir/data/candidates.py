@@ -4,19 +4,21 @@ Every generator returns a run, so the first stage can itself be evaluated as a s
 the re-rankers:
 
 - ``"exhaustive"``: every document of the pair for every query (score 0.0);
-- ``"bm25"``: the paper's protocol — BM25 (``bm25s``) on a *pivot* pair (e.g. en-en), mapped to
-  every other pair through parallel ids (:func:`map_candidates`), so all languages re-rank the
-  same candidates;
+- ``"bm25"``: the paper's protocol — BM25 (``bm25s``) ranks the *parallel units* (paragraphs)
+  of a pivot pair (e.g. en-en, :func:`bm25_units`), and every pair's candidates are all its
+  documents of those units (:func:`expand_units`), so all languages re-rank the same content
+  with the same recall;
 - ``"dense"``: the backbone as a bi-encoder (e5 prefixes ``"query: "``/``"passage: "``), cosine
   top-k.
 
 Example:
     >>> pivot = retrieval.load_pair(None, "en", "en", "paragraph")  # doctest: +SKIP
-    >>> de_run = map_candidates(bm25_pivot(pivot, top_k=20), pivot, en_de)  # doctest: +SKIP
+    >>> de_run = expand_units(bm25_units(pivot, top_k=2), en_de)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -44,46 +46,45 @@ def _check_top_k(top_k: int) -> None:
         raise ConfigError(f"top_k must be a positive integer, got {top_k!r}")
 
 
-def bm25_pivot(
-    pivot: RetrievalPair,
+def bm25_search(
+    queries: Mapping[str, str],
+    docs: Mapping[str, str],
+    lang: str,
     top_k: int,
     *,
     k1: float = 0.9,
     b: float = 0.4,
     stemmer: Callable[[list[str]], list[str]] | None = None,
 ) -> Run:
-    """BM25 top-k of the pivot pair's queries over its documents, with ``bm25s``.
+    """BM25 top-k of ``queries`` over ``docs`` (texts in language ``lang``), with ``bm25s``.
 
-    Lower-cased ``bm25s`` tokens (``\\w\\w+``) without the stopwords-iso list of the pivot's
-    document language. Documents that share no term with a query (score 0) are not
-    candidates, so a query can get fewer than ``top_k`` (an empty dict when it has no term).
+    Lower-cased ``bm25s`` tokens (``\\w\\w+``) without the stopwords-iso list of ``lang``.
+    Documents that share no term with a query (score 0) are not candidates, so a query can get
+    fewer than ``top_k`` (an empty dict when it has no term).
 
     Args:
-        pivot: a pair with one document language (usually en-en).
+        queries: qid → text.
+        docs: docid → text.
+        lang: the documents' language (its stopwords are removed).
         top_k: candidates per query.
         k1: BM25 ``k1`` (Anserini's default 0.9).
         b: BM25 ``b`` (Anserini's default 0.4).
         stemmer: optional ``bm25s`` stemmer (e.g. PyStemmer's ``stemWords``).
-
-    Raises:
-        ConfigError: a mixed document side, or a bad ``top_k``.
     """
     import bm25s
 
     from csir.text import stopwords
 
     _check_top_k(top_k)
-    if pivot.doc_lang == MIXED:
-        raise ConfigError(f"the BM25 pivot must have one document language, not {pivot.name}")
-    doc_ids = list(pivot.docs)
-    qids = list(pivot.queries)
+    doc_ids = list(docs)
+    qids = list(queries)
     if not doc_ids or not qids:
         return {qid: {} for qid in qids}
-    words = sorted(stopwords(pivot.doc_lang))
+    words = sorted(stopwords(lang))
     options: dict[str, Any] = {"stopwords": words, "stemmer": stemmer, "show_progress": False}
     index = bm25s.BM25(k1=k1, b=b)
-    index.index(bm25s.tokenize([pivot.docs[d] for d in doc_ids], **options), show_progress=False)
-    query_tokens = bm25s.tokenize([pivot.queries[q] for q in qids], return_ids=False, **options)
+    index.index(bm25s.tokenize([docs[d] for d in doc_ids], **options), show_progress=False)
+    query_tokens = bm25s.tokenize([queries[q] for q in qids], return_ids=False, **options)
     found, scores = index.retrieve(
         query_tokens, k=min(top_k, len(doc_ids)), show_progress=False, n_threads=1
     )
@@ -95,75 +96,113 @@ def bm25_pivot(
     return run
 
 
+def _check_pivot(pivot: RetrievalPair) -> None:
+    if pivot.doc_lang == MIXED:
+        raise ConfigError(f"the BM25 pivot must have one document language, not {pivot.name}")
+
+
+def bm25_pivot(pivot: RetrievalPair, top_k: int, **options: Any) -> Run:
+    """BM25 top-k of the pivot pair's queries over its documents (:func:`bm25_search` options).
+
+    Raises:
+        ConfigError: a mixed document side, or a bad ``top_k``.
+    """
+    _check_pivot(pivot)
+    return bm25_search(pivot.queries, pivot.docs, pivot.doc_lang, top_k, **options)
+
+
+def unit_texts(pair: RetrievalPair) -> dict[str, str]:
+    """Parallel unit (``doc_groups`` value) → the text of its documents, joined in id order.
+
+    For paragraph tasks a unit is one document; for the sentence task it is the paragraph whose
+    sentences share the group.
+    """
+    members: dict[str, list[str]] = {}
+    for docid, group in pair.doc_groups.items():
+        if docid in pair.docs:
+            members.setdefault(group, []).append(docid)
+    return {
+        group: " ".join(pair.docs[d] for d in sorted(ids, key=_natural_key))
+        for group, ids in members.items()
+    }
+
+
+def bm25_units(pivot: RetrievalPair, top_k: int, **options: Any) -> Run:
+    """BM25 top-k *parallel units* (paragraphs) of the pivot's queries: ``{qid: {unit: score}}``.
+
+    Expand to any pair's documents with :func:`expand_units`: the candidate protocol that gives
+    every language the same content (``options`` as in :func:`bm25_search`).
+
+    Raises:
+        ConfigError: a mixed document side, or a bad ``top_k``.
+    """
+    _check_pivot(pivot)
+    return bm25_search(pivot.queries, unit_texts(pivot), pivot.doc_lang, top_k, **options)
+
+
+def expand_units(unit_run: Mapping[str, Mapping[str, float]], pair: RetrievalPair) -> Run:
+    """Every document of ``pair`` in a query's units, at its unit's score.
+
+    Units are parallel across languages (``doc_groups``), so every language — MLIR included —
+    re-ranks the same content and has the same candidate recall: a paragraph maps to itself,
+    a paragraph of the sentence task to all its sentences (however many a language has).
+    Documents of one unit share its score; :func:`break_ties` orders them fairly. Queries of
+    ``pair`` without a unit run get no entry (a warning says how many).
+    """
+    members: dict[str, list[str]] = {}
+    for docid in pair.docs:
+        members.setdefault(pair.doc_groups.get(docid, docid), []).append(docid)
+    expanded: Run = {}
+    missing = 0
+    for qid in pair.queries:
+        if qid not in unit_run:
+            missing += 1
+            continue
+        expanded[qid] = {
+            docid: float(score)
+            for unit, score in ranked(unit_run[qid])
+            for docid in sorted(members.get(unit, ()), key=_natural_key)
+        }
+    if missing:
+        logger.warning("%s: %d queries have no first-stage units", pair.name, missing)
+    return expanded
+
+
+def _tie_key(qid: str, docid: str) -> bytes:
+    return hashlib.blake2b(f"{qid}\t{docid}".encode(), digest_size=8).digest()
+
+
+def break_ties(run: Mapping[str, Mapping[str, float]]) -> Run:
+    """The same ranking with every tie broken in a fixed pseudo-random order, never by id.
+
+    A first stage must not earn credit from document ids (``ir_measures`` orders equal scores
+    by id, which for sentence ids is their position in the paragraph). Documents with equal
+    scores are ordered by a hash of ``(qid, docid)`` — uniform in expectation, the same on every
+    run — and their scores spread inside the gap to the next lower score, so every tool reads
+    one order. Distinct scores and their order are kept.
+    """
+    broken: Run = {}
+    for qid, docs in run.items():
+        order = sorted(docs.items(), key=lambda item: (-item[1], _tie_key(qid, item[0])))
+        out: dict[str, float] = {}
+        start = 0
+        while start < len(order):
+            score = order[start][1]
+            end = start
+            while end < len(order) and order[end][1] == score:
+                end += 1
+            lower = order[end][1] if end < len(order) else score - 1.0
+            step = (score - lower) / (end - start + 1)
+            for offset, (docid, _) in enumerate(order[start:end]):
+                out[docid] = score - offset * step
+            start = end
+        broken[qid] = out
+    return broken
+
+
 def ranked(docs: Mapping[str, float]) -> list[tuple[str, float]]:
     """``(docid, score)`` best first, ties broken by id: the order every run is read in."""
     return sorted(docs.items(), key=lambda item: (-item[1], item[0]))
-
-
-def map_candidates(
-    run: Mapping[str, Mapping[str, float]],
-    pivot: RetrievalPair,
-    pair: RetrievalPair,
-    top_k: int | None = None,
-) -> Run:
-    """Carry the pivot's candidates over to another pair (any languages, MLIR included).
-
-    The paper's protocol: the same candidate ids in every language. For each query of ``pair``
-    that the pivot run has, walk the pivot candidates from best to worst:
-
-    - a candidate whose group (``doc_groups``; for paragraphs the id itself) is shown in the
-      pivot's document language in ``pair`` too is the *same document*: it keeps its id,
-      score and rank (so paragraphs, and sentences of the pivot language, map 1:1);
-    - otherwise (sentences in another language, whose ids are not parallel) every document
-      of ``pair`` in that group joins at the group's first (best) pivot score, in id order;
-      a group joins once.
-
-    The mapped list is cut at ``top_k`` (default: the query's number of pivot candidates).
-    Scores stay the pivot's, so the result is a valid first-stage run; documents of one group
-    share a score (which target sentence matches a pivot sentence is unknown).
-
-    Raises:
-        ConfigError: the pivot has a mixed document side.
-    """
-    if pivot.doc_lang == MIXED:
-        raise ConfigError(f"the pivot must have one document language, not {pivot.name}")
-    if top_k is not None:
-        _check_top_k(top_k)
-    by_group: dict[str, list[str]] = {}
-    for docid, group in pair.doc_groups.items():
-        by_group.setdefault(group, []).append(docid)
-    for members in by_group.values():
-        members.sort(key=_natural_key)
-    mapped: Run = {}
-    missing = 0
-    for qid in pair.queries:
-        if qid not in run:
-            missing += 1
-            continue
-        order = ranked(run[qid])
-        limit = len(order) if top_k is None else top_k
-        out: dict[str, float] = {}
-        groups_done: set[str] = set()
-        for pivot_doc, score in order:
-            if len(out) >= limit:
-                break
-            group = pivot.doc_groups.get(pivot_doc, pivot_doc)
-            if pivot_doc in pair.docs and pair.doc_langs.get(pivot_doc) == pivot.doc_lang:
-                out.setdefault(pivot_doc, float(score))
-                continue
-            if group in groups_done:
-                continue
-            groups_done.add(group)
-            for docid in by_group.get(group, ()):
-                if pair.doc_langs.get(docid) == pivot.doc_lang:
-                    continue  # same-language docs of a group map only 1:1
-                if len(out) >= limit:
-                    break
-                out.setdefault(docid, float(score))
-        mapped[qid] = out
-    if missing:
-        logger.warning("%s: %d queries have no pivot candidates", pair.name, missing)
-    return mapped
 
 
 def _natural_key(docid: str) -> tuple:
@@ -249,8 +288,9 @@ def generate(
 ) -> Run:
     """Candidates by name (one of :data:`CANDIDATES`): the notebooks' single entry point.
 
-    ``"bm25"`` needs ``pivot`` (and reuses ``pivot_run`` when given, to score the pivot once
-    for all pairs); ``dense_options`` go to :func:`dense`.
+    ``"bm25"`` needs ``pivot`` (and reuses ``pivot_run``, its :func:`bm25_units`, when given, to
+    score the pivot once for all pairs); ``dense_options`` go to :func:`dense`. First-stage ties
+    are left for :func:`break_ties`.
     """
     if method == "exhaustive":
         return exhaustive(pair)
@@ -258,8 +298,8 @@ def generate(
         if pivot is None:
             raise ConfigError("bm25 candidates need the pivot pair (e.g. en-en) to search in")
         if pivot_run is None:
-            pivot_run = bm25_pivot(pivot, top_k)
-        return map_candidates(pivot_run, pivot, pair, top_k)
+            pivot_run = bm25_units(pivot, top_k)
+        return expand_units(pivot_run, pair)
     if method == "dense":
         return dense(pair, top_k=top_k, **dense_options)
     raise ConfigError(f"candidates {method!r} must be one of {CANDIDATES}")

@@ -60,8 +60,9 @@ class TrainingArgs:
         eval_every: optimizer steps between evaluations on the dev file; the best one is kept
             (0: evaluate at the end only). Needs a dev file.
         dropout: dropout probability of every hidden and attention dropout while training
-            (-1: the backbone's own, 0.1 for BERT-style models). On CPU the dropout masks'
-            random numbers cost about 40 % of a forward pass.
+            (-1: the backbone's own, 0.1 for BERT-style models). 0 by default: on WikiQA dev it
+            scored as well as 0.1 (e5, segment-cosine, 3 seeds: .818 vs .814), and on CPU the
+            dropout masks' random numbers cost about 40 % of a forward pass.
         dev_max_queries: evaluate on the first ``n`` dev questions that have a relevant
             candidate (0: all of them).
     """
@@ -90,7 +91,7 @@ class TrainingArgs:
     freeze_embeddings: bool = False
     trim_vocabulary: bool = True
     eval_every: int = 0
-    dropout: float = -1.0
+    dropout: float = 0.0
     dev_max_queries: int = 0
 
     def __post_init__(self) -> None:

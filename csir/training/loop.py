@@ -486,7 +486,7 @@ def train(
             labels = batch.pop("labels")
             # Gradients are synchronised across processes only on the last micro-batch.
             sync = contextlib.nullcontext() if micro == accum - 1 else accelerator.no_sync(model)
-            with sync:
+            with sync, ranker.training_attention(device):
                 loss = loss_fn(ranker.pair_logits(model, batch), labels)
                 accelerator.backward(loss / accum)
             window[0] += loss.detach().double()
