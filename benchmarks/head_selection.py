@@ -13,7 +13,8 @@ The runs (2 CPU cores), in this order:
 4. notebook 03 with ``dropout: 0.0`` (k = 0, seeds 1-3) into ``build/exp/03-d0``;
 5. notebook 04 under the parallel-unit protocol (``task: sentence, top_k: 2, max_queries: 0``:
    all 1,190 questions, every sentence of the English BM25 top-2 paragraphs in each language)
-   into ``build/exp/04u-d0`` (dropout 0) and ``build/exp/04u-k0`` (dropout 0.1).
+   into ``build/exp/04u-d0`` (dropout 0) and ``build/exp/04u-k0`` (dropout 0.1), and the k = 1
+   model (seed 1) on en-en, de-de, en-de, de-en into ``build/exp/04u-k1``.
 
 Command: ``python benchmarks/head_selection.py`` writes ``benchmarks/head_selection.json``: per
 model the dev curve and selected step, MRR@10 per system and pair, and for the parallel-unit
@@ -31,7 +32,7 @@ from scipy import stats
 
 ROOT = Path(__file__).resolve().parent.parent / "build" / "exp"
 EVALUATIONS = {"k2": "04", "k0": "04-k0", "k1": "04-k1"}
-UNIT_EVALUATIONS = {"k0-dropout0": "04u-d0", "k0-dropout0.1": "04u-k0"}
+UNIT_EVALUATIONS = {"k0-dropout0": "04u-d0", "k0-dropout0.1": "04u-k0", "k1-dropout0.1": "04u-k1"}
 
 
 def paired(per_query: pd.DataFrame) -> dict:
@@ -43,7 +44,8 @@ def paired(per_query: pd.DataFrame) -> dict:
         table = rows.pivot_table(index="query_id", columns="model", values="value")
         seeds = [m for m in table.columns if "zero-shot" in m]
         mean = table[seeds].mean(axis=1)
-        result[pair] = {"n": len(table), "seed_sd": round(float(table[seeds].mean().std()), 4)}
+        sd = float(table[seeds].mean().std()) if len(seeds) > 1 else None
+        result[pair] = {"n": len(table), "seed_sd": None if sd is None else round(sd, 4)}
         for ref in (m for m in table.columns if m.split("/")[0] in ("bi-encoder", "first-stage")):
             diff = mean - table[ref]
             half = stats.t.ppf(0.975, len(diff) - 1) * diff.std() / np.sqrt(len(diff))
