@@ -83,7 +83,7 @@ def test_exhaustive_gives_every_doc_to_every_query(paragraphs):
 
 def test_bm25_ranks_the_matching_doc_first(paragraphs):
     pivot = retrieval.make_pair(paragraphs["en"], paragraphs["en"])
-    run = candidates.bm25_pivot(pivot, top_k=3)
+    run = candidates.bm25_units(pivot, top_k=3)
     for qid, relevant in _RELEVANT.items():
         ranked = sorted(run[qid], key=run[qid].get, reverse=True)
         assert ranked[0] == relevant
@@ -93,10 +93,10 @@ def test_bm25_ranks_the_matching_doc_first(paragraphs):
 def test_bm25_drops_docs_without_a_shared_term(paragraphs):
     en = paragraphs["en"]
     only_stopwords = Collection(**{**en.__dict__, "queries": {"q1": "the of and", "q2": "magma"}})
-    run = candidates.bm25_pivot(retrieval.make_pair(only_stopwords, en), top_k=4)
+    run = candidates.bm25_units(retrieval.make_pair(only_stopwords, en), top_k=4)
     assert run == {"q1": {}, "q2": {"1-0": pytest.approx(run["q2"]["1-0"])}}
     with pytest.raises(ConfigError, match="top_k"):
-        candidates.bm25_pivot(retrieval.make_pair(en, en), top_k=0)
+        candidates.bm25_units(retrieval.make_pair(en, en), top_k=0)
 
 
 # --------------------------------------------------------------------------- mapping
@@ -106,7 +106,7 @@ def test_generate_dispatches_by_name(paragraphs):
     pivot = retrieval.make_pair(paragraphs["en"], paragraphs["en"])
     pair = retrieval.make_pair(paragraphs["de"], paragraphs["de"])
     assert candidates.generate("exhaustive", pair) == candidates.exhaustive(pair)
-    assert candidates.generate("bm25", pair, pivot=pivot, top_k=2) == candidates.bm25_pivot(
+    assert candidates.generate("bm25", pair, pivot=pivot, top_k=2) == candidates.bm25_units(
         pivot, 2
     )
     with pytest.raises(ConfigError, match="pivot"):
@@ -223,7 +223,7 @@ def test_units_bring_every_sentence_of_the_same_paragraphs_in_every_language():
 def test_units_of_paragraphs_are_the_paragraphs(paragraphs):
     pivot = retrieval.make_pair(paragraphs["en"], paragraphs["en"])
     units = candidates.bm25_units(pivot, top_k=2)
-    assert units == candidates.bm25_pivot(pivot, top_k=2)
+    assert units == candidates.bm25_search(pivot.queries, pivot.docs, "en", top_k=2)
     for target in (pivot, retrieval.make_pair(paragraphs["en"], paragraphs["de"])):
         assert candidates.expand_units(units, target) == units
     with pytest.raises(ConfigError, match="one document language"):

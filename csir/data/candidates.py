@@ -101,16 +101,6 @@ def _check_pivot(pivot: RetrievalPair) -> None:
         raise ConfigError(f"the BM25 pivot must have one document language, not {pivot.name}")
 
 
-def bm25_pivot(pivot: RetrievalPair, top_k: int, **options: Any) -> Run:
-    """BM25 top-k of the pivot pair's queries over its documents (:func:`bm25_search` options).
-
-    Raises:
-        ConfigError: a mixed document side, or a bad ``top_k``.
-    """
-    _check_pivot(pivot)
-    return bm25_search(pivot.queries, pivot.docs, pivot.doc_lang, top_k, **options)
-
-
 def unit_texts(pair: RetrievalPair) -> dict[str, str]:
     """Parallel unit (``doc_groups`` value) → the text of its documents, joined in id order.
 
