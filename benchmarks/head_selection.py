@@ -14,7 +14,11 @@ The runs (2 CPU cores), in this order:
 5. notebook 04 under the parallel-unit protocol (``task: sentence, top_k: 2, max_queries: 0``:
    all 1,190 questions, every sentence of the English BM25 top-2 paragraphs in each language)
    into ``build/exp/04u-d0`` (dropout 0) and ``build/exp/04u-k0`` (dropout 0.1), and the k = 1
-   model (seed 1) on en-en, de-de, en-de, de-en into ``build/exp/04u-k1``.
+   model (seed 1) on en-en, de-de, en-de, de-en into ``build/exp/04u-k1``;
+6. notebook 02 with ``negatives_per_positive: 0`` (all 20,360 WikiQA training pairs, 5 %
+   positive) into ``build/exp/02all``, notebook 03 on it (k = 0, dropout 0, 480 steps, 48
+   warm-up, seeds 1-3) into ``build/exp/03-all``, and notebook 04 as in 5 into
+   ``build/exp/04u-all``.
 
 Command: ``python benchmarks/head_selection.py`` writes ``benchmarks/head_selection.json``: per
 model the dev curve and selected step, MRR@10 per system and pair, and for the parallel-unit
@@ -32,7 +36,12 @@ from scipy import stats
 
 ROOT = Path(__file__).resolve().parent.parent / "build" / "exp"
 EVALUATIONS = {"k2": "04", "k0": "04-k0", "k1": "04-k1"}
-UNIT_EVALUATIONS = {"k0-dropout0": "04u-d0", "k0-dropout0.1": "04u-k0", "k1-dropout0.1": "04u-k1"}
+UNIT_EVALUATIONS = {
+    "k0-dropout0": "04u-d0",
+    "k0-dropout0.1": "04u-k0",
+    "k1-dropout0.1": "04u-k1",
+    "k0-dropout0-all-pairs": "04u-all",
+}
 
 
 def paired(per_query: pd.DataFrame) -> dict:
