@@ -44,10 +44,16 @@ UNIT_EVALUATIONS = {
 }
 
 
+def rr10(frame: pd.DataFrame) -> pd.DataFrame:
+    """The RR@10 rows of a metrics or per-query table, with a ``pair`` column (``en-de``)."""
+    rows = frame[frame["measure"] == "RR@10"].copy()
+    rows["pair"] = rows["query_lang"] + "-" + rows["doc_lang"]
+    return rows
+
+
 def paired(per_query: pd.DataFrame) -> dict:
     """Seed-mean zero-shot minus each first stage, per pair: mean, 95 % half-width, p."""
-    rr = per_query[per_query["measure"] == "RR@10"].copy()
-    rr["pair"] = rr["query_lang"] + "-" + rr["doc_lang"]
+    rr = rr10(per_query)
     result: dict = {}
     for pair, rows in rr.groupby("pair"):
         table = rows.pivot_table(index="query_id", columns="model", values="value")
@@ -83,10 +89,7 @@ def main() -> None:
         path = ROOT / folder / "metrics.csv"
         if not path.is_file():
             continue
-        metrics = pd.read_csv(path)
-        metrics = metrics[metrics["measure"] == "RR@10"]
-        metrics["pair"] = metrics["query_lang"] + "-" + metrics["doc_lang"]
-        table = metrics.pivot_table(index="model", columns="pair", values="value")
+        table = rr10(pd.read_csv(path)).pivot_table(index="model", columns="pair", values="value")
         out["xquad_r_sentence_rr10"][k] = {
             model: {pair: round(float(v), 4) for pair, v in row.items()}
             for model, row in table.iterrows()
@@ -96,10 +99,9 @@ def main() -> None:
         if not path.is_file():
             continue
         per_query = pd.read_parquet(path)
-        rr = per_query[per_query["measure"] == "RR@10"]
-        means = rr.groupby(["model", "query_lang", "doc_lang"])["value"].mean()
+        means = rr10(per_query).groupby(["model", "pair"])["value"].mean()
         out["xquad_r_sentence_units"][name] = {
-            "rr10": {f"{model} {q}-{d}": round(float(v), 4) for (model, q, d), v in means.items()},
+            "rr10": {f"{model} {pair}": round(float(v), 4) for (model, pair), v in means.items()},
             "paired": paired(per_query),
         }
     target = Path(__file__).with_suffix(".json")
