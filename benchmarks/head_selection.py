@@ -18,7 +18,10 @@ The runs (2 CPU cores), in this order:
 6. notebook 02 with ``negatives_per_positive: 0`` (all 20,360 WikiQA training pairs, 5 %
    positive) into ``build/exp/02all``, notebook 03 on it (k = 0, dropout 0, 480 steps, 48
    warm-up, seeds 1-3) into ``build/exp/03-all``, and notebook 04 as in 5 into
-   ``build/exp/04u-all``.
+   ``build/exp/04u-all``;
+7. notebook 03 as in 4 with ``loss: listwise`` into ``build/exp/03-lw`` and with
+   ``batch_by_question: True`` (pointwise loss, whole questions per batch) into
+   ``build/exp/03-qb`` (dev curves only: neither beat the default on dev).
 
 Command: ``python benchmarks/head_selection.py`` writes ``benchmarks/head_selection.json``: per
 model the dev curve and selected step, MRR@10 per system and pair, and for the parallel-unit

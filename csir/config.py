@@ -541,6 +541,8 @@ class TrainingConfig(NotebookConfig):
     max_length: int = 256
     precision: str = "bf16"
     dropout: float = 0.0
+    loss: str = "pointwise"
+    batch_by_question: bool = False
     freeze_embeddings: bool = False
     trim_vocabulary: bool = True
     select_on_dev: bool = True

@@ -133,8 +133,13 @@ class SegmentCosineRanker(torch.nn.Module):
         query_mask: torch.Tensor,
         passage_ids: torch.Tensor,
         passage_mask: torch.Tensor,
+        query_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """Logits of the pairs; with ``query_index`` [B], pair ``i`` has query row
+        ``query_index[i]`` (a query shared by several pairs passes the lower layers once)."""
         q = self.encode_segment(query_ids, query_mask)
+        if query_index is not None:
+            q, query_mask = q[query_index], query_mask[query_index]
         p = self.encode_segment(passage_ids, passage_mask)
         return self.joint(q, query_mask, p, passage_mask)
 
@@ -148,7 +153,7 @@ def pair_logits(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch
     """One float32 logit per pair of a collated batch, for either head."""
     if is_segment_model(model):
         keys = ("query_ids", "query_mask", "passage_ids", "passage_mask")
-        return model(*(batch[k] for k in keys)).float()
+        return model(*(batch[k] for k in keys), query_index=batch.get("query_index")).float()
     return model(**batch).logits.squeeze(-1).float()
 
 

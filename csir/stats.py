@@ -37,7 +37,16 @@ SIGNIFICANCE_COLUMNS = (
     "p_adjusted",
     "correction",
     "significant",
+    "ci_low",
+    "ci_high",
+    "mde",
+    "n_queries",
+    "n_seeds",
+    "n_seeds_baseline",
+    "identical",
 )
+#: Power at which :func:`minimum_detectable_effect` is reported.
+POWER = 0.8
 PAIR_KEYS = ["dataset", "task", "query_lang", "doc_lang", "measure"]
 _SEED = re.compile(r"/seed=(\d+)$")
 
@@ -87,6 +96,38 @@ def permutation_test(
         random_state=np.random.default_rng(rng),
     )
     return float(result.pvalue)
+
+
+def difference_interval(
+    system: Sequence[float], baseline: Sequence[float], level: float = 0.95
+) -> tuple[float, float]:
+    """Confidence interval of the mean paired difference (Student t, ``level`` two-sided)."""
+    from scipy import stats
+
+    a, b = _paired(system, baseline)
+    diff = a - b
+    half = stats.t.ppf(0.5 + level / 2, diff.size - 1) * diff.std(ddof=1) / np.sqrt(diff.size)
+    return float(diff.mean() - half), float(diff.mean() + half)
+
+
+def minimum_detectable_effect(
+    system: Sequence[float], baseline: Sequence[float], alpha: float, power: float = POWER
+) -> float:
+    """The smallest mean difference a two-sided paired t-test at level ``alpha`` detects with
+    probability ``power``, at this number of queries and this spread of per-query differences
+    (statsmodels ``TTestPower``); 0 when every difference is equal (any shift is then seen).
+
+    With a correction, pass the per-test level (Bonferroni: ``alpha / family size``): this is
+    the effect the corrected study could have seen, to report next to a null result.
+    """
+    from statsmodels.stats.power import TTestPower
+
+    a, b = _paired(system, baseline)
+    sd = float((a - b).std(ddof=1))
+    if sd <= 1e-12:
+        return 0.0
+    d = TTestPower().solve_power(nobs=a.size, alpha=alpha, power=power, alternative="two-sided")
+    return float(d) * sd
 
 
 def correct(
@@ -156,21 +197,41 @@ def compare(
 ) -> pd.DataFrame:
     """Every system against ``baseline`` on every (dataset, task, pair, measure) they share.
 
-    Per-query values are first averaged over seeds (:func:`average_seeds`), so ``baseline`` and
-    ``systems`` are names without ``/seed=``. One correction family per measure: all the
-    comparisons of that measure in the table (systems × pairs), as the paper's Bonferroni.
+    Per-query values are first averaged over seeds (:func:`average_seeds`) of both systems, so
+    ``baseline`` and ``systems`` are names without ``/seed=``. One correction family per
+    measure: all the comparisons of that measure in the table (systems × pairs), as the paper's
+    Bonferroni, except comparisons of identical scores (``identical``: e.g. Translate-Test on
+    en-en is the zero-shot model), which are reported with p = 1 and never enlarge the family.
 
     Returns:
-        A DataFrame with :data:`SIGNIFICANCE_COLUMNS` (``delta`` = system − baseline mean).
+        A DataFrame with :data:`SIGNIFICANCE_COLUMNS`: ``delta`` = system − baseline mean, its
+        95 % interval ``ci_low``/``ci_high``, ``mde`` = the smallest difference the corrected
+        test detects with power :data:`POWER` (see :func:`minimum_detectable_effect`), the
+        number of queries and of each side's seeds.
 
     Raises:
         CsirError: the baseline is absent, or a system and the baseline judge different queries.
         ConfigError: an unknown test or correction.
     """
-    if test not in TESTS:
-        raise ConfigError(f"test {test!r} must be one of {TESTS}")
+    table = _comparisons(per_query, baseline, systems, measures, test, n_resamples, seed)
     if correction not in CORRECTIONS:
         raise ConfigError(f"correction {correction!r} must be one of {CORRECTIONS}")
+    return _apply_correction(table, correction, alpha)
+
+
+def _comparisons(
+    per_query: pd.DataFrame,
+    baseline: str,
+    systems: Sequence[str] | None,
+    measures: Sequence[str],
+    test: str,
+    n_resamples: int,
+    seed: int,
+) -> pd.DataFrame:
+    """The uncorrected rows of :func:`compare`, with each side's per-query scores (``_a``,
+    ``_b``) for the correction's minimum detectable effect."""
+    if test not in TESTS:
+        raise ConfigError(f"test {test!r} must be one of {TESTS}")
     frame = average_seeds(per_query)
     frame = frame[frame["measure"].isin(measures)]
     names = list(dict.fromkeys(frame["model"]))
@@ -194,30 +255,46 @@ def compare(
                     f"({len(other)} vs {len(base)}); evaluate both on the same pairs and queries"
                 )
             a, b = other.loc[base.index].to_numpy(), base.to_numpy()
+            identical = bool(np.allclose(a, b))
             if test == "t-test":
                 p = paired_t_test(a, b)
             else:
                 p = permutation_test(a, b, n_resamples=n_resamples, rng=seed)
+            low, high = (0.0, 0.0) if identical else difference_interval(a, b)
+            seeds = group.drop_duplicates("model").set_index("model")["n_seeds"]
             rows.append(
                 dict(zip(PAIR_KEYS, key, strict=True), system=name, baseline=baseline)
-                | {"delta": float(a.mean() - b.mean()), "p_value": p}
+                | {"delta": float(a.mean() - b.mean()), "p_value": p, "ci_low": low}
+                | {"ci_high": high, "n_queries": len(a), "identical": identical}
+                | {"n_seeds": int(seeds[name]), "n_seeds_baseline": int(seeds[baseline])}
+                | {"_a": a, "_b": b}
             )
-    table = pd.DataFrame(rows, columns=[*PAIR_KEYS, "system", "baseline", "delta", "p_value"])
-    return _apply_correction(table, correction, alpha)[list(SIGNIFICANCE_COLUMNS)]
+    columns = [c for c in SIGNIFICANCE_COLUMNS if c not in ("p_adjusted", "correction")]
+    columns = [c for c in columns if c not in ("significant", "mde")]
+    return pd.DataFrame(rows, columns=[*columns, "_a", "_b"])
 
 
 def _apply_correction(table: pd.DataFrame, correction: str, alpha: float) -> pd.DataFrame:
-    """Fill ``p_adjusted``/``significant``/``correction``: one family per measure."""
+    """Fill ``p_adjusted``/``significant``/``correction``/``mde``: one family per measure of
+    the comparisons that are not ``identical`` (those keep p = 1, never significant)."""
     table = table.copy()
-    table["p_adjusted"] = np.nan
+    table["p_adjusted"] = np.where(table["identical"], 1.0, np.nan)
     table["significant"] = False
-    for _, index in table.groupby("measure").groups.items():
+    table["mde"] = np.nan
+    family = table[~table["identical"].astype(bool)]
+    for _, index in family.groupby("measure").groups.items():
         reject, adjusted = correct(table.loc[index, "p_value"], correction, alpha)
         table.loc[index, "p_adjusted"] = adjusted
         table.loc[index, "significant"] = reject
+        level = alpha if correction == "none" else alpha / len(index)
+        table.loc[index, "mde"] = [
+            minimum_detectable_effect(a, b, level)
+            for a, b in zip(table.loc[index, "_a"], table.loc[index, "_b"], strict=True)
+        ]
     table["correction"] = correction
     table["significant"] = table["significant"].astype(bool)
-    return table
+    table["identical"] = table["identical"].astype(bool)
+    return table[list(SIGNIFICANCE_COLUMNS)].reset_index(drop=True)
 
 
 def _paired(system: Sequence[float], baseline: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -259,9 +336,12 @@ def compare_with_zero_shot(per_query: pd.DataFrame, **options) -> pd.DataFrame:
             "evaluate the model trained on zero-shot/en-en in notebook 04"
         )
     correction = options.pop("correction", "bonferroni")
-    alpha = options.get("alpha", 0.05)
+    alpha = options.pop("alpha", 0.05)
+    if correction not in CORRECTIONS:
+        raise ConfigError(f"correction {correction!r} must be one of {CORRECTIONS}")
+    options = {"measures": ("RR@10",), "test": "t-test", "n_resamples": 10_000, "seed": 0} | options
     tables = [
-        compare(per_query, baseline, systems=systems, correction="none", **options)
+        _comparisons(per_query, baseline, systems, **options)
         for baseline, systems in baselines.items()
     ]
     return _apply_correction(pd.concat(tables, ignore_index=True), correction, alpha)

@@ -140,3 +140,48 @@ def test_write_significance_writes_csv_and_latex(tmp_path):
         "significance_RR_at_10.tex",
     ]
     assert list(pd.read_csv(written[0]).columns) == list(stats.SIGNIFICANCE_COLUMNS)
+
+
+def test_minimum_detectable_effect_is_the_power_calculation():
+    rng = np.random.default_rng(0)
+    base = rng.random(400)
+    system = base + rng.normal(0.01, 0.2, 400)
+    sd = np.std(system - base, ddof=1)
+    # Normal approximation of a two-sided paired t-test at n = 400: (z_{1-a/2} + z_power) sd/√n.
+    for alpha in (0.05, 0.05 / 12):
+        z = scipy_stats.norm.ppf(1 - alpha / 2) + scipy_stats.norm.ppf(stats.POWER)
+        expected = z * sd / np.sqrt(400)
+        got = stats.minimum_detectable_effect(system, base, alpha)
+        assert got == pytest.approx(expected, rel=0.01)
+    # Simulated: a true effect of that size is found about POWER of the time.
+    mde = stats.minimum_detectable_effect(system, base, 0.05)
+    hits = [
+        scipy_stats.ttest_1samp(rng.normal(mde, sd, 400), 0).pvalue < 0.05 for _ in range(2000)
+    ]
+    assert np.mean(hits) == pytest.approx(stats.POWER, abs=0.03)
+    assert stats.minimum_detectable_effect(base + 0.1, base, 0.05) == 0.0
+
+
+def test_difference_interval_is_student_t():
+    low, high = stats.difference_interval(SYSTEM, BASE)
+    diff = np.subtract(SYSTEM, BASE)
+    half = scipy_stats.t.ppf(0.975, 5) * diff.std(ddof=1) / np.sqrt(6)
+    assert (low, high) == pytest.approx((diff.mean() - half, diff.mean() + half))
+
+
+def test_identical_systems_stay_out_of_the_correction_family():
+    per_query = _per_query()
+    same = per_query[per_query["model"].str.contains("zero-shot")].assign(
+        model=lambda f: f["model"].str.replace("zero-shot", "translate-test")
+    )
+    table = stats.compare(
+        pd.concat([per_query, same]), baseline="e5/zero-shot/en-en/p=0.0", correction="bonferroni"
+    ).set_index("system")
+    tt, bl = table.loc["e5/translate-test/en-en/p=0.0"], table.loc["e5/bl-cs/en-de/p=0.5"]
+    assert tt.identical and tt.p_adjusted == 1.0 and not tt.significant and np.isnan(tt.mde)
+    assert not bl.identical and bl.p_adjusted == pytest.approx(bl.p_value)  # a family of one
+    assert (bl.n_queries, bl.n_seeds, bl.n_seeds_baseline) == (6, 2, 2)
+    assert bl.ci_low < bl.delta < bl.ci_high
+    assert bl.mde == pytest.approx(stats.minimum_detectable_effect(
+        np.subtract(SYSTEM, 0.05), BASE, 0.05
+    ))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
 
@@ -168,13 +169,12 @@ def test_length_grouping_is_a_seeded_permutation_that_reduces_padding():
 
 def test_batch_plan_splits_the_stream_between_processes():
     plan = BatchPlan(np.arange(1, 23), batch_size=4, seed=0, megabatch_mult=2)
-    assert plan.per_epoch == 6
+    assert plan.epoch_of(5) == 0 and plan.epoch_of(6) == 1  # 22 pairs: 6 batches per epoch
     single = [tuple(plan.batch(p)) for p in plan.positions(0, 12)]
     ranks = [[tuple(plan.batch(p)) for p in plan.positions(0, 6, r, 2)] for r in (0, 1)]
     assert sorted(ranks[0] + ranks[1]) == sorted(single)
     epoch0 = np.concatenate([plan.batch(p) for p in range(6)])
     assert sorted(epoch0.tolist()) == list(range(22))
-    assert plan.epoch_of(5) == 0 and plan.epoch_of(6) == 1
 
 
 def test_model_dir_name():
@@ -275,6 +275,74 @@ def test_resume_after_a_crash_gives_the_same_weights(tmp_path, tiny_backbone, tr
     assert [s["from_step"] for s in info["sessions"]] == [0, 6]
     # 8 steps of 2 micro-batches of 4 pairs, over 42 pairs: one short batch per epoch.
     assert info["examples_seen"] == int(log_full["examples"].sum()) == 62
+
+
+@pytest.mark.parametrize("head", ["classifier", "segment-cosine"])
+def test_listwise_training_batches_whole_questions_and_resumes_exactly(
+    tmp_path, tiny_backbone, train_file, head
+):
+    args = _args(
+        tiny_backbone, head=head, loss="listwise", megabatch_mult=1, batch_size=8,
+        checkpoint_every=3, max_steps=12, learning_rate=1e-4,
+    )
+    full = train(args, train_file, tmp_path / "full", progress=False)
+    resumed = tmp_path / "resumed"
+    with pytest.raises(Stop):
+        train(args, train_file, resumed, progress=False, on_step=_stop_at(7))
+    train(args, train_file, resumed, progress=False)
+    a, b = _weights(full), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # 42 pairs in questions of 5 (and one of 2), at most 8 pairs a batch: whole questions.
+    groups = np.arange(42) // 5
+    plan = BatchPlan(np.ones(42), 8, args.seed, groups=groups)
+    log = read_log(full)
+    assert int(log["examples"].sum()) == sum(len(plan.batch(p)) for p in range(12))
+    assert {len(plan.batch(p)) for p in range(12)} <= {2, 5, 7}
+    # One positive against four negatives of its question: the loss starts near log 5, far
+    # from binary cross-entropy's log 2.
+    assert abs(log["loss"].iloc[0] - math.log(5)) < 0.4
+    info = json.loads((full / RUN_FILE).read_text(encoding="utf-8"))
+    assert info["args"]["loss"] == "listwise"
+
+
+@pytest.mark.parametrize("joint_layers", [0, 1])
+def test_a_shared_query_is_encoded_once_with_the_same_logits_and_gradients(
+    tmp_path, tiny_backbone, joint_layers
+):
+    from csir.backbones import load_tokenizer
+    from csir.heads import HeadSpec
+    from csir.ranker import build_ranker, pair_logits
+    from csir.training.data import tokenize_segment_file
+
+    rng = random.Random(1)
+    queries = ["how glacier cave formed?", "the river city?", "berlin ice water how?"]
+    lines = [json.dumps(_record(i, rng, query=queries[i // 5])) for i in range(15)]
+    path = tmp_path / "shared.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    spec = HeadSpec(kind="segment-cosine", joint_layers=joint_layers)
+    pairs = tokenize_segment_file(path, load_tokenizer(str(tiny_backbone)), spec, 32)
+    batch = pairs.collate(np.array([0, 1, 2, 7, 3, 11, 5]))  # questions 0, 0, 0, 1, 0, 2, 1
+    assert batch["query_ids"].shape[0] == 3
+    assert batch["query_index"].tolist() == [0, 0, 0, 1, 0, 2, 1]
+    # Every pair's own query row: what the model saw before queries were shared.
+    each = dict(batch)
+    index = each.pop("query_index")
+    each["query_ids"], each["query_mask"] = batch["query_ids"][index], batch["query_mask"][index]
+
+    torch.manual_seed(0)
+    model = build_ranker(str(tiny_backbone), spec).double()  # summation order aside: equal
+    results = []
+    for b in (batch, each):
+        model.zero_grad()
+        logits = pair_logits(model, b)
+        logits.square().sum().backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        results.append((logits.detach(), grads))
+    (shared, g_shared), (apart, g_apart) = results
+    torch.testing.assert_close(shared, apart, rtol=1e-12, atol=1e-12)
+    assert g_shared.keys() == g_apart.keys()
+    for name in g_shared:
+        torch.testing.assert_close(g_shared[name], g_apart[name], rtol=1e-9, atol=1e-12)
 
 
 def test_saved_folder_loads_in_transformers_and_sentence_transformers(

@@ -10,7 +10,7 @@ Example:
 The English training-pair readers (WikiQA, MS MARCO) live in :mod:`csir.data.training`.
 """
 
-from csir.training.args import PRECISIONS, TrainingArgs, model_dir_name
+from csir.training.args import LOSSES, PRECISIONS, TrainingArgs, model_dir_name
 from csir.training.checkpoint import CheckpointError, latest_checkpoint, list_checkpoints
 from csir.training.data import (
     RECORD_KEYS,
@@ -18,6 +18,7 @@ from csir.training.data import (
     TokenizedPairs,
     iter_training_pairs,
     length_grouped_order,
+    question_batches,
     tokenize_training_file,
 )
 from csir.training.loop import (
@@ -37,6 +38,7 @@ from csir.training.loop import (
 __all__ = [
     "LOG_COLUMNS",
     "LOG_FILE",
+    "LOSSES",
     "PRECISIONS",
     "RECORD_KEYS",
     "RUN_FILE",
@@ -52,6 +54,7 @@ __all__ = [
     "list_checkpoints",
     "model_dir_name",
     "param_groups",
+    "question_batches",
     "read_dev_logs",
     "read_log",
     "read_logs",

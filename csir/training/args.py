@@ -13,6 +13,8 @@ from typing import Any
 from csir.errors import ConfigError
 from csir.heads import HEADS, HeadSpec, default_head
 
+LOSSES = ("pointwise", "listwise")  # same values as csir.training.losses.LOSSES (no torch here)
+
 OFFLINE_E5 = "e5-small-offline"  # same value as csir.backbones.OFFLINE_E5 (no numpy import here)
 PRECISIONS = ("fp32", "fp16", "bf16")
 
@@ -22,7 +24,7 @@ _RESUMABLE_FIELDS = frozenset({"checkpoint_every", "keep_checkpoints", "num_work
 
 @dataclasses.dataclass(frozen=True)
 class TrainingArgs:
-    """Settings of one cross-encoder fine-tuning run (one logit, binary cross-entropy).
+    """Settings of one cross-encoder fine-tuning run (one logit per pair).
 
     Attributes:
         backbone: Hugging Face hub id, local folder or ``"e5-small-offline"``.
@@ -65,6 +67,12 @@ class TrainingArgs:
             dropout masks' random numbers cost about 40 % of a forward pass.
         dev_max_queries: evaluate on the first ``n`` dev questions that have a relevant
             candidate (0: all of them).
+        loss: ``"pointwise"`` (binary cross-entropy per pair, the paper's) or ``"listwise"``
+            (each positive against its question's negatives, see :mod:`csir.training.losses`).
+        batch_by_question: micro-batches hold whole questions, at most ``batch_size`` pairs
+            (:func:`csir.training.data.question_batches`); always on with the listwise loss.
+            With the segment-cosine head a question's query then passes the encoder once per
+            batch instead of once per pair.
     """
 
     backbone: str = OFFLINE_E5
@@ -93,12 +101,18 @@ class TrainingArgs:
     eval_every: int = 0
     dropout: float = 0.0
     dev_max_queries: int = 0
+    loss: str = "pointwise"
+    batch_by_question: bool = False
 
     def __post_init__(self) -> None:
         if self.head == "auto":
             object.__setattr__(self, "head", default_head(self.backbone))
         self.validate()
         self.head_spec()  # the head's own checks
+
+    def question_batches(self) -> bool:
+        """Whether micro-batches hold whole questions (``batch_by_question`` or listwise)."""
+        return self.batch_by_question or self.loss == "listwise"
 
     def head_spec(self) -> HeadSpec:
         """The :class:`csir.heads.HeadSpec` of this run."""
@@ -138,6 +152,12 @@ class TrainingArgs:
             (self.head_learning_rate >= 0, "head_learning_rate must be >= 0 (0: learning_rate)"),
             (self.eval_every >= 0, "eval_every must be >= 0 (0: at the end only)"),
             (self.dev_max_queries >= 0, "dev_max_queries must be >= 0 (0: all)"),
+            (self.loss in LOSSES, f"loss {self.loss!r} must be one of {', '.join(LOSSES)}"),
+            (
+                not self.question_batches() or self.megabatch_mult == 1,
+                "batches of whole questions (batch_by_question, loss 'listwise') cannot be "
+                "length-grouped: megabatch_mult must be 1",
+            ),
             (
                 self.dropout == -1.0 or 0.0 <= self.dropout < 1.0,
                 "dropout must be in [0, 1), or -1 for the backbone's own",

@@ -60,6 +60,25 @@ def iter_training_pairs(path: str | Path) -> Iterator[tuple[str, str, int]]:
         yield record["query"], record["passage"], int(record["label"])
 
 
+def group_ids(qids: list[str]) -> np.ndarray:
+    """A dense integer per question id, numbered by first appearance (the listwise loss's
+    groups).
+
+    Example:
+        >>> group_ids(["q7", "q7", "q2", "q7"]).tolist()
+        [0, 0, 1, 0]
+    """
+    numbers: dict[str, int] = {}
+    return np.fromiter(
+        (numbers.setdefault(q, len(numbers)) for q in qids), dtype=np.int64, count=len(qids)
+    )
+
+
+def _pair_rows(path: Path) -> Iterator[tuple[str, str, str, int]]:
+    for _, record in iter_training_records(path):
+        yield str(record["qid"]), record["query"], record["passage"], int(record["label"])
+
+
 def file_info(path: str | Path) -> dict[str, Any]:
     """Absolute path, size in bytes and sha256 of a file (recorded with every trained model)."""
     path = Path(path).resolve()
@@ -74,7 +93,8 @@ def file_info(path: str | Path) -> dict[str, Any]:
 class TokenizedPairs:
     """Tokenised pairs stored flat: pair ``i`` is ``input_ids[offsets[i]:offsets[i + 1]]``.
 
-    ``token_type_ids`` is ``None`` for tokenizers that produce none (e.g. XLM-R, e5).
+    ``token_type_ids`` is ``None`` for tokenizers that produce none (e.g. XLM-R, e5);
+    ``groups`` numbers each pair's question (see :func:`group_ids`).
     """
 
     input_ids: np.ndarray
@@ -82,6 +102,7 @@ class TokenizedPairs:
     labels: np.ndarray
     token_type_ids: np.ndarray | None
     pad_id: int
+    groups: np.ndarray
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -97,7 +118,7 @@ class TokenizedPairs:
 
     def collate(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
         """Pad the given pairs to the longest of them: ``input_ids``, ``attention_mask``,
-        ``token_type_ids`` (when present) and float ``labels``."""
+        ``token_type_ids`` (when present), float ``labels`` and question ``groups``."""
         import torch
 
         starts, ends = self.offsets[indices], self.offsets[indices + 1]
@@ -114,6 +135,7 @@ class TokenizedPairs:
             "input_ids": torch.from_numpy(ids),
             "attention_mask": torch.from_numpy(mask),
             "labels": torch.from_numpy(self.labels[indices].astype(np.float32)),
+            "groups": torch.from_numpy(self.groups[indices]),
         }
         if types is not None:
             batch["token_type_ids"] = torch.from_numpy(types)
@@ -144,9 +166,11 @@ def tokenize_training_file(
     type_chunks: list[np.ndarray] = []
     lengths: list[np.ndarray] = []
     labels: list[int] = []
-    pairs = iter_training_pairs(path)
+    qids: list[str] = []
+    pairs = _pair_rows(path)
     while chunk := list(itertools.islice(pairs, chunk_size)):
-        queries, passages, chunk_labels = zip(*chunk, strict=True)
+        chunk_qids, queries, passages, chunk_labels = zip(*chunk, strict=True)
+        qids.extend(chunk_qids)
         encoded = tokenizer(
             list(queries),
             list(passages),
@@ -173,6 +197,7 @@ def tokenize_training_file(
         labels=np.asarray(labels, dtype=np.float32),
         token_type_ids=np.concatenate(type_chunks) if type_chunks else None,
         pad_id=int(tokenizer.pad_token_id),
+        groups=group_ids(qids),
     )
 
 
@@ -201,6 +226,7 @@ class TokenizedSegments:
     passage_offsets: np.ndarray
     labels: np.ndarray
     pad_id: int
+    groups: np.ndarray
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -215,18 +241,25 @@ class TokenizedSegments:
         return np.concatenate([self.query_ids, self.passage_ids])
 
     def collate(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
-        """``query_ids, query_mask, passage_ids, passage_mask`` (each padded to its own longest)
-        and float ``labels``."""
+        """``query_ids, query_mask`` of the batch's distinct queries and ``query_index`` (each
+        pair's row among them), ``passage_ids, passage_mask`` (each padded to its own longest),
+        float ``labels`` and question ``groups``."""
         import torch
 
-        q_ids, q_mask = _pad_flat(self.query_ids, self.query_offsets, indices, self.pad_id)
+        rows: dict[bytes, int] = {}
+        spans = zip(self.query_offsets[indices].tolist(), self.query_offsets[indices + 1].tolist())
+        index = [rows.setdefault(self.query_ids[a:b].tobytes(), len(rows)) for a, b in spans]
+        first = np.unique(np.asarray(index), return_index=True)[1]
+        q_ids, q_mask = _pad_flat(self.query_ids, self.query_offsets, indices[first], self.pad_id)
         p_ids, p_mask = _pad_flat(self.passage_ids, self.passage_offsets, indices, self.pad_id)
         return {
             "query_ids": q_ids,
             "query_mask": q_mask,
+            "query_index": torch.tensor(index, dtype=torch.int64),
             "passage_ids": p_ids,
             "passage_mask": p_mask,
             "labels": torch.from_numpy(self.labels[indices].astype(np.float32)),
+            "groups": torch.from_numpy(self.groups[indices]),
         }
 
 
@@ -245,12 +278,12 @@ def tokenize_segment_file(
         InputError: for a bad line (see :func:`iter_training_pairs`) or a file without pairs.
     """
     path = Path(path)
-    records = list(iter_training_pairs(path))
+    records = list(_pair_rows(path))
     if not records:
         raise InputError(
             path, "no training pairs: the file is empty", fix="run notebook 02 to write it"
         )
-    queries, passages, labels = zip(*records, strict=True)
+    qids, queries, passages, labels = zip(*records, strict=True)
 
     def encode(texts, prefix, limit):
         return tokenizer(
@@ -273,6 +306,7 @@ def tokenize_segment_file(
         passage_offsets=p_offsets,
         labels=np.asarray(labels, dtype=np.float32),
         pad_id=int(tokenizer.pad_token_id),
+        groups=group_ids(list(qids)),
     )
 
 
@@ -316,38 +350,103 @@ def batches_per_epoch(n_pairs: int, batch_size: int) -> int:
     return -(-n_pairs // batch_size)
 
 
+def question_batches(groups: np.ndarray, batch_size: int, seed: int, epoch: int = 0):
+    """One epoch of micro-batches that hold whole questions (for the listwise loss).
+
+    The questions are shuffled (seeded by ``seed`` and ``epoch``) and packed in that order:
+    a batch is closed when the next question would take it past ``batch_size`` pairs, so
+    batches hold at most ``batch_size`` pairs, except a question with more pairs than that,
+    which forms a batch of its own. Pairs keep their file order within a question. The result
+    depends on the group ids only, so row-aligned files (a code-switched set and its
+    zero-shot source) get the same batches.
+
+    Example:
+        >>> [b.tolist() for b in question_batches(np.array([0, 0, 1, 1, 1, 2]), 4, seed=0)]
+        [[5, 0, 1], [2, 3, 4]]
+    """
+    groups = np.asarray(groups)
+    order = np.argsort(groups, kind="stable")
+    names, starts = np.unique(groups[order], return_index=True)
+    members = np.split(order, starts[1:]) if len(order) else []
+    rng = np.random.default_rng([seed, epoch])
+    batches: list[np.ndarray] = []
+    current: list[np.ndarray] = []
+    size = 0
+    for g in rng.permutation(len(names)).tolist():
+        pairs = members[g]
+        if current and size + len(pairs) > batch_size:
+            batches.append(np.concatenate(current))
+            current, size = [], 0
+        current.append(pairs)
+        size += len(pairs)
+    if current:
+        batches.append(np.concatenate(current))
+    return batches
+
+
 class BatchPlan:
     """The stream of micro-batches, epoch after epoch; position ``g`` is a pure function of
-    (lengths, batch size, seed, ``g``), so a resumed run continues exactly where it stopped.
+    (lengths or question groups, batch size, seed, ``g``), so a resumed run continues exactly
+    where it stopped.
 
+    Pairs are shuffled and cut into ``batch_size`` chunks (length-grouped with
+    ``megabatch_mult > 1``), or, given ``groups``, packed as whole questions by
+    :func:`question_batches` (whose epochs may differ in their number of batches).
     With several processes, process ``rank`` of ``world_size`` takes positions
     ``start + rank, start + rank + world_size, ...``.
     """
 
     def __init__(
-        self, lengths: np.ndarray, batch_size: int, seed: int, megabatch_mult: int = 1
+        self,
+        lengths: np.ndarray,
+        batch_size: int,
+        seed: int,
+        megabatch_mult: int = 1,
+        groups: np.ndarray | None = None,
     ) -> None:
+        if groups is not None and megabatch_mult != 1:
+            raise CsirError("whole-question batches cannot also be length-grouped")
         self.lengths = np.asarray(lengths)
         self.batch_size = batch_size
         self.seed = seed
         self.megabatch_mult = megabatch_mult
-        self.per_epoch = batches_per_epoch(len(self.lengths), batch_size)
+        self.groups = None if groups is None else np.asarray(groups)
         self._epoch = -1
-        self._order = np.empty(0, dtype=np.int64)
+        self._batches: list[np.ndarray] = []
+        self._epoch_starts = [0]  # first position of each epoch worked out so far
+
+    def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        if epoch != self._epoch:
+            if self.groups is not None:
+                batches = question_batches(self.groups, self.batch_size, self.seed, epoch)
+            else:
+                order = length_grouped_order(
+                    self.lengths, self.batch_size, self.seed, epoch, self.megabatch_mult
+                )
+                starts = range(0, len(order), self.batch_size)
+                batches = [order[i : i + self.batch_size] for i in starts]
+            self._epoch, self._batches = epoch, batches
+        return self._batches
+
+    def _locate(self, position: int) -> tuple[int, int]:
+        """``(epoch, batch within the epoch)`` of a position."""
+        if self.groups is None:
+            return divmod(position, batches_per_epoch(len(self.lengths), self.batch_size))
+        while self._epoch_starts[-1] <= position:
+            epoch = len(self._epoch_starts) - 1
+            count = len(question_batches(self.groups, self.batch_size, self.seed, epoch))
+            self._epoch_starts.append(self._epoch_starts[-1] + count)
+        epoch = int(np.searchsorted(self._epoch_starts, position, side="right")) - 1
+        return epoch, position - self._epoch_starts[epoch]
 
     def batch(self, position: int) -> np.ndarray:
         """Indices of the pairs in micro-batch ``position`` (0-based over the whole run)."""
-        epoch, within = divmod(position, self.per_epoch)
-        if epoch != self._epoch:
-            self._order = length_grouped_order(
-                self.lengths, self.batch_size, self.seed, epoch, self.megabatch_mult
-            )
-            self._epoch = epoch
-        return self._order[within * self.batch_size : (within + 1) * self.batch_size]
+        epoch, within = self._locate(position)
+        return self._epoch_batches(epoch)[within]
 
     def epoch_of(self, position: int) -> int:
         """The epoch (0-based) micro-batch ``position`` belongs to."""
-        return position // self.per_epoch
+        return self._locate(position)[0]
 
     def positions(self, start: int, count: int, rank: int = 0, world_size: int = 1) -> list[int]:
         """This process's next ``count`` positions from global position ``start``."""

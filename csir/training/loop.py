@@ -1,7 +1,7 @@
 """The cross-encoder training loop: read it top to bottom in :func:`train`.
 
-One logit per (query, passage) pair, ``BCEWithLogitsLoss``, AdamW with a no-decay group, linear
-warm-up then linear decay, optional bf16/fp16 autocast (fp16 with a gradient scaler), unscale-then-
+One logit per (query, passage) pair, a pointwise or listwise loss (:mod:`csir.training.losses`),
+AdamW with a no-decay group, linear warm-up then linear decay, optional bf16/fp16 autocast (fp16 with a gradient scaler), unscale-then-
 clip, gradient accumulation, length-grouped batches padded to their longest pair, checkpoints
 with every state needed to resume bit for bit, and ``log.csv``. Runs on one CPU/GPU as it is and
 data-parallel on several GPUs under ``accelerate launch`` or ``torchrun``.
@@ -44,6 +44,7 @@ from csir.training.data import (
     tokenize_training_file,
 )
 from csir.training.dev import dev_score, read_dev_set
+from csir.training.losses import training_loss
 
 RUN_FILE = "csir_training.json"
 LOG_FILE = "log.csv"
@@ -369,7 +370,8 @@ def train(
     else:
         pairs = tokenize_training_file(train_file, tokenizer, args.max_length)
     data.update(pairs=len(pairs), positives=int(pairs.labels.sum()))
-    plan = BatchPlan(pairs.lengths, args.batch_size, args.seed, args.megabatch_mult)
+    groups = pairs.groups if args.question_batches() else None
+    plan = BatchPlan(pairs.lengths, args.batch_size, args.seed, args.megabatch_mult, groups)
     dev = read_dev_set(dev_file).judged(args.dev_max_queries) if dev_file is not None else None
 
     # Model, optimizer, schedule. The seed fixes the new head's initialisation.
@@ -397,7 +399,6 @@ def train(
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     model, optimizer = accelerator.prepare(model, optimizer)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
     # AdamW shrinks rows without gradient by (1 - lr * wd) per step: what trimmed-away rows
     # of the word embeddings must get when the full matrix is restored.
     decays_embeddings = not args.freeze_embeddings and args.weight_decay > 0
@@ -483,11 +484,12 @@ def train(
     for step in range(state["step"] + 1, args.max_steps + 1):
         for micro in range(accum):
             batch = {k: v.to(device, non_blocking=True) for k, v in next(loader).items()}
-            labels = batch.pop("labels")
+            labels, groups = batch.pop("labels"), batch.pop("groups")
             # Gradients are synchronised across processes only on the last micro-batch.
             sync = contextlib.nullcontext() if micro == accum - 1 else accelerator.no_sync(model)
             with sync, ranker.training_attention(device):
-                loss = loss_fn(ranker.pair_logits(model, batch), labels)
+                logits = ranker.pair_logits(model, batch)
+                loss = training_loss(args.loss, logits, labels, groups)
                 accelerator.backward(loss / accum)
             window[0] += loss.detach().double()
             window[1] += 1
