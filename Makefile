@@ -18,7 +18,7 @@ export CSIR_DATA_DIR
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup all test test-fast lint format smoke pipeline reproduce paper figures lab scrub clean
+.PHONY: help setup all test test-fast lint format smoke quick study reproduce paper figures lab scrub clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -32,7 +32,7 @@ setup: $(BIN)/python ## create .venv and install csir with the offline backbone,
 	$(BIN)/python -m pip install --quiet -e ".[offline,notebooks,dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 
-all: setup pipeline ## set up, then run the pipeline in its CPU configuration (all six notebooks)
+all: setup quick ## set up, then all six notebooks in the quick configuration (about 20 min on 2 cores)
 
 test: ## the test suite, then all six notebooks end to end in smoke mode (papermill), then nbval over them
 	$(BIN)/python -m pytest tests
@@ -58,7 +58,10 @@ PIPELINE := CSIR_BUILD_DIR=$(abspath $(BUILD)) $(BIN)/python -m csir.pipeline
 smoke: ## all six notebooks in smoke mode on CPU (about 1.5 min); build/smoke/
 	$(PIPELINE) configs/smoke.yaml
 
-pipeline: ## the CPU configuration, the largest run on 2 cores (hours); build/cpu/, figures/
+quick: ## the quick configuration (make all's job; about 20 min on 2 cores); build/quick/
+	$(PIPELINE) configs/quick.yaml
+
+study: ## the CPU study: 15 models, all 1,190 questions (2-2.5 h on 2 cores); build/cpu/, figures/
 	$(PIPELINE) configs/cpu.yaml
 
 reproduce: ## the full offline configuration (needs a GPU; see README); build/offline-full/, figures/

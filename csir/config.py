@@ -336,7 +336,7 @@ class EvaluationConfig(NotebookConfig):
         "en-xx", "xx-en", "xx-xx",
     )  # fmt: skip
     mlir_languages: tuple[str, ...] = MLIR_LANGUAGES
-    mlir_seed: int = 13
+    mlir_seeds: tuple[int, ...] = (13, 14, 15)
     model_dirs: tuple[str, ...] = ()
     models_root: str = ""
     candidates: str = "bm25"
@@ -402,6 +402,11 @@ class EvaluationConfig(NotebookConfig):
             _require(len(self.mlir_languages) >= 2, "MLIR pairs need >= 2 mlir_languages")
         for code in self.mlir_languages:
             languages.check_language(code)
+        _require(len(self.mlir_seeds) > 0, "mlir_seeds must hold at least one seed")
+        _require(
+            len(set(self.mlir_seeds)) == len(self.mlir_seeds),
+            f"mlir_seeds {list(self.mlir_seeds)} repeat a seed",
+        )
         languages.check_language(self.pivot_lang)
         _require(
             self.lexicon_source in LEXICON_SOURCES,

@@ -71,7 +71,7 @@ RUN_SETTINGS = (
     "max_queries",
     "query_seed",
     "mlir_languages",
-    "mlir_seed",
+    "mlir_seeds",
     "lexicon_source",
     "max_length",
     "precision",
@@ -268,8 +268,21 @@ class Evaluation:
         queries = self._load_collection(self.cfg.pivot_lang).queries
         return _select_queries(queries, self.cfg.max_queries, self.cfg.query_seed)
 
-    def pair(self, name: str) -> retrieval.RetrievalPair:
-        """The pair ``name`` (e.g. ``"en-de"``, ``"xx-xx"``), restricted to the selected queries."""
+    def units(self) -> list[tuple[str, int | None]]:
+        """``(pair, draw)`` of every run to make per system: MoIR/CLIR pairs once (draw
+        ``None``), MLIR pairs once per seed of ``mlir_seeds`` (their scores are averaged)."""
+        out: list[tuple[str, int | None]] = []
+        for name in self.pair_names:
+            if languages.MIXED in languages.parse_pair(name, mixed=True):
+                out += [(name, seed) for seed in self.cfg.mlir_seeds]
+            else:
+                out.append((name, None))
+        return out
+
+    def pair(self, name: str, draw: int | None = None) -> retrieval.RetrievalPair:
+        """The pair ``name`` (e.g. ``"en-de"``, ``"xx-xx"``), restricted to the selected queries;
+        an MLIR pair with the language draw of seed ``draw`` (default: the first of
+        ``mlir_seeds``)."""
         query_lang, doc_lang = languages.parse_pair(name, mixed=True)
         if languages.MIXED in (query_lang, doc_lang):
             pool = {lang: self._load_collection(lang) for lang in self.cfg.mlir_languages}
@@ -280,7 +293,7 @@ class Evaluation:
                 pool,
                 query_lang,
                 doc_lang,
-                self.cfg.mlir_seed,
+                self.cfg.mlir_seeds[0] if draw is None else draw,
                 mixed_languages=self.cfg.mlir_languages,
             )
         else:
@@ -301,15 +314,20 @@ class Evaluation:
 
     # -- runs
 
-    def run_path(self, system: str, pair: str) -> Path:
-        """``runs/<dataset>/<task>/<system>/<pair>.trec``."""
-        return self.run_root / system / f"{pair}.trec"
+    def run_path(self, system: str, pair: str, draw: int | None = None) -> Path:
+        """``runs/<dataset>/<task>/<system>/<pair>.trec``; an MLIR draw:
+        ``<pair>.seed=<draw>.trec``."""
+        stem = pair if draw is None else f"{pair}.seed={draw}"
+        return self.run_root / system / f"{stem}.trec"
+
+    def _pair_run_path(self, system: str, pair: retrieval.RetrievalPair) -> Path:
+        return self.run_path(system, pair.name, pair.seed)
 
     def first_stage(self, pair: retrieval.RetrievalPair) -> dict[str, dict[str, float]]:
         """The candidates of ``pair`` (cached as the first stage's run)."""
         from csir import runs
 
-        path = self.run_path(f"{FIRST_STAGE}/{self.cfg.candidates}", pair.name)
+        path = self._pair_run_path(f"{FIRST_STAGE}/{self.cfg.candidates}", pair)
         if path.is_file():
             return runs.read_run(path)
         cfg = self.cfg
@@ -371,7 +389,7 @@ class Evaluation:
         """The run of ``system`` on ``pair``: read back if present, else re-ranked and written."""
         from csir import rerank, runs
 
-        path = self.run_path(system.name, pair.name)
+        path = self._pair_run_path(system.name, pair)
         if path.is_file():
             return runs.read_run(path)
         candidates = self.first_stage(pair)
@@ -386,13 +404,13 @@ class Evaluation:
         runs.write_run(path, run, tag=system.name.replace("/", "_"))
         return run
 
-    def missing(self) -> list[tuple[str, str]]:
-        """(system, pair) combinations without a run file yet."""
+    def missing(self) -> list[tuple[str, tuple[str, int | None]]]:
+        """(system, (pair, draw)) combinations without a run file yet."""
         return [
-            (system.name, pair)
+            (system.name, unit)
             for system in self.systems
-            for pair in self.pair_names
-            if not self.run_path(system.name, pair).is_file()
+            for unit in self.units()
+            if not self.run_path(system.name, *unit).is_file()
         ]
 
     def run_all(self, progress: bool = True) -> pd.DataFrame:
@@ -403,13 +421,13 @@ class Evaluation:
         todo = self.missing()
         bar = tqdm(total=len(todo), desc="runs", disable=not progress)
         for system in self.systems:
-            pending = [p for s, p in todo if s == system.name]
+            pending = [unit for s, unit in todo if s == system.name]
             if not pending:
                 continue
             scorer = _lazy_reranker(system, self.cfg)
-            for name in pending:
-                bar.set_postfix_str(f"{system.name} {name}")
-                self.system_run(system, self.pair(name), scorer)
+            for name, draw in pending:
+                bar.set_postfix_str(f"{system.name} {name}" + ("" if draw is None else f" {draw}"))
+                self.system_run(system, self.pair(name, draw), scorer)
                 bar.update()
             scorer.cache_clear()
         bar.close()
@@ -423,7 +441,7 @@ class Evaluation:
 
         frames = []
         for system in self.systems:
-            path = self.run_path(system.name, pair.name)
+            path = self._pair_run_path(system.name, pair)
             if not path.is_file():
                 continue
             # A query without any first-stage candidate is absent from the run: it counts 0.
@@ -447,13 +465,15 @@ class Evaluation:
         return frames
 
     def per_query(self) -> pd.DataFrame:
-        """Per-query values of every measure for every (system, pair) whose run exists."""
-        frames = [f for name in self.pair_names for f in self._per_query_of(self.pair(name))]
+        """Per-query values of every measure for every (system, pair) whose run exists; an MLIR
+        query's value is its mean over the language draws."""
+        frames = [f for unit in self.units() for f in self._per_query_of(self.pair(*unit))]
         return _concat_per_query(frames)
 
     def pair_counts(self) -> pd.DataFrame:
-        """Queries, documents and the other counts of every pair (after the query subset)."""
-        return retrieval.pairs_table(self.pair(name) for name in self.pair_names)
+        """Queries, documents and the other counts of every pair (after the query subset); one
+        row per MLIR draw."""
+        return retrieval.pairs_table(self.pair(*unit) for unit in self.units())
 
     def score(self) -> pd.DataFrame:
         """Write ``metrics.csv``, ``per_query.parquet`` and ``pairs.csv``; return the metrics.
@@ -461,8 +481,8 @@ class Evaluation:
         Each pair is built once and dropped before the next, so only one pair's text is held.
         """
         frames, counts = [], []
-        for name in self.pair_names:
-            pair = self.pair(name)
+        for unit in self.units():
+            pair = self.pair(*unit)
             frames += self._per_query_of(pair)
             counts.append(pair.row())
         per_query = _concat_per_query(frames)
@@ -482,9 +502,14 @@ class Evaluation:
 
 
 def _concat_per_query(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """One table of per-query values; several MLIR draws of a query become their mean."""
     if not frames:
         return pd.DataFrame(columns=list(PER_QUERY_COLUMNS))
-    return pd.concat(frames, ignore_index=True)[list(PER_QUERY_COLUMNS)]
+    table = pd.concat(frames, ignore_index=True)[list(PER_QUERY_COLUMNS)]
+    keys = [c for c in PER_QUERY_COLUMNS if c != "value"]
+    if not table.duplicated(keys).any():
+        return table
+    return table.groupby(keys, sort=False)["value"].mean().reset_index()[list(PER_QUERY_COLUMNS)]
 
 
 def restrict_queries(

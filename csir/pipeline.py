@@ -215,6 +215,51 @@ def write_record(config_path: str | Path, runs: Sequence[Run]) -> Path | None:
     return path
 
 
+#: The file of a notebook's results that a reader opens first.
+KEY_FILES = {
+    "04_evaluation": "metrics.csv",
+    "05_significance": "significance.csv",
+    "06_paper_figures": "",
+}
+
+
+def results_folder(run: Run) -> Path:
+    """Where ``run`` writes its results: its ``output_dir``, else ``<build>/<notebook>/``."""
+    given = run.parameters.get("output_dir")
+    if given:
+        folder = Path(given).expanduser()
+        return folder if folder.is_absolute() else paths.REPO_ROOT / folder
+    return run.executed.parent / run.notebook
+
+
+def report(runs: Sequence[Run]) -> str:
+    """Where the results of ``runs`` are, and MRR@10 per system and pair (mean over seeds) when
+    notebook 04's ``metrics.csv`` is among them: printed when a pipeline finishes."""
+    import pandas as pd
+
+    from csir import stats
+
+    lines = ["", "[csir.pipeline] results:"]
+    table = ""
+    for run in runs:
+        if run.notebook not in KEY_FILES:
+            continue
+        where = results_folder(run) / KEY_FILES[run.notebook]
+        lines.append(f"  {run.notebook}: {where}")
+        if run.notebook == "04_evaluation" and where.is_file():
+            summary = stats.seed_summary(pd.read_csv(where))
+            summary = summary[summary["measure"] == "RR@10"]
+            summary["pair"] = summary["query_lang"] + "-" + summary["doc_lang"]
+            cells = [
+                f"{m:.3f} ± {sd:.3f}" for m, sd in zip(summary["mean"], summary["sd"], strict=True)
+            ]
+            wide = summary.assign(cell=cells).pivot_table(
+                index="system", columns="pair", values="cell", aggfunc="first", sort=False
+            )
+            table = f"\nMRR@10 (mean ± sd over seeds) from {where}:\n{wide.to_string()}"
+    return "\n".join(lines) + table
+
+
 def describe(runs: Sequence[Run]) -> str:
     """One line per run: notebook, executed copy and parameters (for ``--dry-run``)."""
     return "\n".join(f"{r.notebook} -> {r.executed}  {_flat(r.parameters)}" for r in runs)
@@ -245,6 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     write_record(args.config, runs)
     execute(runs)
+    print(report(runs), flush=True)
     return 0
 
 

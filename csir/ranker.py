@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 from collections.abc import Callable, Sequence
@@ -284,6 +285,10 @@ class SegmentScorer:
         batch_size: texts (lower layers) or pairs (top layers) per forward pass.
         device: where the model runs.
         autocast: a factory of the mixed-precision context (default: none).
+        cache_size: with k = 0, keep the pooled vectors of up to this many texts across calls
+            (least recently used go first; ``H`` floats each), so a query or passage scored
+            again in a later call (the same questions in another language pair) is not encoded
+            again. Only for weights that no longer change: 0 (the default) keeps nothing.
     """
 
     def __init__(
@@ -294,6 +299,7 @@ class SegmentScorer:
         batch_size: int = 64,
         device: str | torch.device = "cpu",
         autocast: Callable[[], contextlib.AbstractContextManager] | None = None,
+        cache_size: int = 0,
     ) -> None:
         self.model, self.tokenizer = model, tokenizer
         self.max_length, self.batch_size = max_length, batch_size
@@ -301,9 +307,29 @@ class SegmentScorer:
         self.autocast = autocast or contextlib.nullcontext
         pad = tokenizer.pad_token_id
         self.pad_id = 0 if pad is None else int(pad)
+        self.cache_size = cache_size if model.spec.joint_layers == 0 else 0
+        self._cache: collections.OrderedDict[tuple[str, int, str], torch.Tensor] = (
+            collections.OrderedDict()
+        )
 
     def encode(self, texts: Sequence[str], prefix: str, max_length: int) -> list[torch.Tensor]:
         """Lower-layer states of each text: ``[len, H]`` tensors (pooled ``[H]`` when k = 0)."""
+        if not self.cache_size:
+            return self._encode(texts, prefix, max_length)
+        keys = [(prefix, max_length, text) for text in texts]
+        todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
+        fresh = dict(zip(todo, self._encode([k[2] for k in todo], prefix, max_length), strict=True))
+        out = []
+        for key in keys:
+            state = fresh[key] if key in fresh else self._cache[key]
+            self._cache[key] = state
+            self._cache.move_to_end(key)
+            out.append(state)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return out
+
+    def _encode(self, texts: Sequence[str], prefix: str, max_length: int) -> list[torch.Tensor]:
         ids = tokenize_segments(self.tokenizer, list(texts), prefix, max_length)
         order = np.argsort([-len(x) for x in ids], kind="stable")
         out: list[Any] = [None] * len(ids)

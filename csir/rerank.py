@@ -54,6 +54,11 @@ class ScoringOptions:
             model was trained with ``n`` layers).
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:<n>"``.
         threads: torch intra-op threads on CPU, set process-wide (0 = leave as is).
+        cache_texts: segment-cosine head with k = 0, loaded from a folder: texts whose pooled
+            vectors are kept across calls (``csir.ranker.SegmentScorer``'s ``cache_size``; 384
+            floats each for e5-small), so the questions and passages that several language
+            pairs share are encoded once per model. 0: none. Not used by
+            :meth:`Reranker.from_model` unless ``frozen`` (its weights may still change).
     """
 
     batch_size: int = 32
@@ -63,6 +68,7 @@ class ScoringOptions:
     num_layers: int = 0
     device: str = "auto"
     threads: int = 0
+    cache_texts: int = 200_000
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -78,6 +84,8 @@ class ScoringOptions:
             raise ConfigError(f"num_layers must be >= 0 (0 = all), got {self.num_layers}")
         if self.threads < 0:
             raise ConfigError(f"threads must be >= 0 (0 = leave as is), got {self.threads}")
+        if self.cache_texts < 0:
+            raise ConfigError(f"cache_texts must be >= 0 (0 = none), got {self.cache_texts}")
         device = self.device
         if not (
             device in ("auto", "cpu", "cuda")
@@ -177,22 +185,32 @@ class Reranker:
         options = options or ScoringOptions()
         self.name = str(model)
         net = ranker.load_ranker(self.name, num_layers=options.num_layers)
-        self._setup(net, backbones.load_tokenizer(self.name), options)
+        self._setup(net, backbones.load_tokenizer(self.name), options, options.cache_texts)
 
     @classmethod
     def from_model(
-        cls, model: torch.nn.Module, tokenizer, options: ScoringOptions | None = None
+        cls,
+        model: torch.nn.Module,
+        tokenizer,
+        options: ScoringOptions | None = None,
+        *,
+        frozen: bool = False,
     ) -> Reranker:
         """Wrap a model already in memory (e.g. during training, for dev evaluation).
 
         The model is used as it is (not copied); its train/eval mode is restored after scoring.
+        ``frozen``: its weights will not change while this reranker is used, so encodings may
+        be kept across calls (``options.cache_texts``).
         """
+        options = options or ScoringOptions()
         self = cls.__new__(cls)
         self.name = type(model).__name__
-        self._setup(model, tokenizer, options or ScoringOptions())
+        self._setup(model, tokenizer, options, options.cache_texts if frozen else 0)
         return self
 
-    def _setup(self, net: torch.nn.Module, tokenizer, options: ScoringOptions) -> None:
+    def _setup(
+        self, net: torch.nn.Module, tokenizer, options: ScoringOptions, cache_size: int
+    ) -> None:
         import torch
 
         from csir import ranker
@@ -221,6 +239,7 @@ class Reranker:
                 batch_size=options.batch_size,
                 device=self.device,
                 autocast=self._autocast,
+                cache_size=cache_size,
             )
             if ranker.is_segment_model(self.model)
             else None
@@ -325,7 +344,8 @@ def bi_encoder(backbone: str, options: ScoringOptions | None = None) -> Reranker
     from csir.heads import HeadSpec
 
     model = ranker.SegmentCosineRanker(backbones.load_encoder(backbone), HeadSpec(joint_layers=0))
-    reranker = Reranker.from_model(model.eval(), backbones.load_tokenizer(backbone), options)
+    tokenizer = backbones.load_tokenizer(backbone)
+    reranker = Reranker.from_model(model.eval(), tokenizer, options, frozen=True)
     reranker.name = f"bi-encoder:{backbone}"
     return reranker
 

@@ -98,3 +98,18 @@ def test_every_notebook_config_names_its_notebook():
 
 def test_parse_pair():
     assert parse_pair("de-ru") == ("de", "ru")
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"mlir_seeds": []}, "mlir_seeds must hold at least one seed"),
+        ({"mlir_seeds": [3, 3]}, r"mlir_seeds \[3, 3\] repeat a seed"),
+        ({"mlir_seed": 13}, r"unknown parameter\(s\) 'mlir_seed'"),
+    ],
+)
+def test_evaluation_config_checks_mlir_draws(params, message):
+    from csir.config import EvaluationConfig
+
+    with pytest.raises(ConfigError, match=message):
+        EvaluationConfig.from_params({"smoke": False, **params})

@@ -95,6 +95,40 @@ def setup(tmp_path: Path, tiny_cross_encoder: Path, isolated_build: Path) -> dic
     }
 
 
+def test_mlir_scores_are_averaged_over_language_draws(setup: dict):
+    from csir import metrics as metrics_lib
+    from csir import runs as runs_lib
+
+    cfg = EvaluationConfig.from_params({**setup, "pairs": ["xx-xx"], "translate_test": False})
+    ev = Evaluation(cfg)
+    table = ev.run_all(progress=False)
+    system = "tiny/bl-cs/en-de/p=0.5/seed=1"
+    draws = []
+    for seed in cfg.mlir_seeds:
+        pair = ev.pair("xx-xx", seed)
+        assert pair.seed == seed
+        run = runs_lib.read_run(ev.run_path(system, "xx-xx", seed))
+        draws.append(
+            metrics_lib.per_query(run, pair.qrels, ["RR@10"], missing="zero").set_index("query_id")[
+                "value"
+            ]
+        )
+    # The draws put queries and documents into other languages ...
+    langs = [ev.pair("xx-xx", seed).doc_langs for seed in cfg.mlir_seeds]
+    assert langs[0] != langs[1] or langs[1] != langs[2]
+    # ... and each query's score is its mean over them (a query absent from a draw: the others).
+    expected = pd.concat(draws, axis=1).mean(axis=1)
+    per_query = pd.read_parquet(Path(setup["output_dir"]) / "per_query.parquet")
+    got = per_query[(per_query["model"] == system) & (per_query["measure"] == "RR@10")]
+    assert got.set_index("query_id")["value"].sort_index().tolist() == pytest.approx(
+        expected.sort_index().tolist()
+    )
+    row = table[(table["model"] == system) & (table["measure"] == "RR@10")].iloc[0]
+    assert row["value"] == pytest.approx(expected.mean())
+    assert row["n_queries"] == len(expected)
+    assert len(pd.read_csv(Path(setup["output_dir"]) / "pairs.csv")) == 3  # a row per draw
+
+
 def test_systems_are_first_stage_models_and_translate_test(tmp_path: Path, tiny_cross_encoder):
     root = tmp_path / "models"
     dirs = [root / "e5/zero-shot/en-en/p=0.0/seed=1", root / "e5/ml-cs/ml/p=0.5/seed=1"]
@@ -133,8 +167,12 @@ def test_evaluation_writes_runs_metrics_and_resumes(setup: dict):
     assert set(metrics["measure"]) == {"RR@10", "nDCG@10", "R@100"}
     assert ((metrics["value"] >= 0) & (metrics["value"] <= 1)).all()
     runs = sorted(p.relative_to(out).as_posix() for p in (out / "runs").rglob("*.trec"))
-    assert len(runs) == len(names) * len(setup["pairs"])
-    assert "runs/toy/paragraph/tiny/bl-cs/en-de/p=0.5/seed=1/xx-xx.trec" in runs
+    # MLIR: one run per language draw (mlir_seeds, three by default).
+    assert ev.units() == [("en-en", None), ("en-de", None), ("de-ar", None)] + [
+        ("xx-xx", seed) for seed in (13, 14, 15)
+    ]
+    assert len(runs) == len(names) * (len(setup["pairs"]) + 2)
+    assert "runs/toy/paragraph/tiny/bl-cs/en-de/p=0.5/seed=1/xx-xx.seed=14.trec" in runs
     # ar lacks q3, so de-ar evaluates the two questions both files hold.
     de_ar = metrics[(metrics["query_lang"] == "de") & (metrics["doc_lang"] == "ar")]
     assert set(de_ar["n_queries"]) == {2}
@@ -147,7 +185,7 @@ def test_evaluation_writes_runs_metrics_and_resumes(setup: dict):
     victim.unlink()
     others = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*.trec")}
     again = Evaluation(cfg)
-    assert again.missing() == [("tiny/bl-cs/en-de/p=0.5/seed=1", "en-de")]
+    assert again.missing() == [("tiny/bl-cs/en-de/p=0.5/seed=1", ("en-de", None))]
     metrics_again = again.run_all(progress=False)
     assert victim.is_file()
     assert all(p.stat().st_mtime_ns == t for p, t in others.items())

@@ -82,6 +82,48 @@ def test_cached_scoring_equals_the_full_forward(tiny_encoder, k):
         assert not np.allclose(cached, _full_forward(_segment(tiny_encoder, 0), tokenizer, pairs))
 
 
+def test_kept_encodings_score_as_fresh_ones_and_stay_bounded(tiny_encoder, monkeypatch):
+    tokenizer = backbones.load_tokenizer(str(tiny_encoder))
+    model = _segment(tiny_encoder, 0).eval()
+    queries, passages = [a for a, _ in PAIRS], [b for _, b in PAIRS]
+    fresh = ranker.SegmentScorer(model, tokenizer, max_length=128, batch_size=5)
+    kept = ranker.SegmentScorer(model, tokenizer, max_length=128, batch_size=5, cache_size=5)
+    encoded: list[int] = []
+    original = ranker.SegmentScorer._encode
+
+    def counting(self, texts, prefix, max_length):
+        encoded.append(len(texts))
+        return original(self, texts, prefix, max_length)
+
+    monkeypatch.setattr(ranker.SegmentScorer, "_encode", counting)
+    expected = fresh.score(queries, passages)
+    encoded.clear()
+    np.testing.assert_allclose(kept.score(queries, passages), expected, atol=1e-6)
+    assert encoded == [3, 4] and len(kept._cache) == 5  # 7 texts, the 5 latest kept
+    encoded.clear()
+    # A later call (another language pair) encodes only what is not kept any more.
+    # Texts go in sorted ("Wer ...", "capital ...", "how ...", then the passages): the two
+    # oldest are gone, so the German query is encoded again and nothing else.
+    np.testing.assert_allclose(kept.score(queries[4:8], passages[4:8]), expected[4:8], atol=1e-6)
+    assert encoded == [1, 0]
+    # Joint layers keep nothing (their states are large), and neither does a plain scorer.
+    joint = ranker.SegmentScorer(_segment(tiny_encoder, 1), tokenizer, 128, cache_size=5)
+    assert joint.cache_size == 0 and fresh.cache_size == 0
+
+
+def test_rerankers_keep_encodings_only_for_fixed_weights(tmp_path, tiny_encoder):
+    folder = tmp_path / "model"
+    ranker.save_ranker(_segment(tiny_encoder, 0), folder)
+    backbones.load_tokenizer(str(tiny_encoder)).save_pretrained(folder)
+    options = ScoringOptions(device="cpu", cache_texts=7)
+    assert Reranker(folder, options)._segments.cache_size == 7
+    model, tokenizer = _segment(tiny_encoder, 0), backbones.load_tokenizer(str(tiny_encoder))
+    assert Reranker.from_model(model, tokenizer, options)._segments.cache_size == 0
+    assert Reranker.from_model(model, tokenizer, options, frozen=True)._segments.cache_size == 7
+    with pytest.raises(ConfigError, match="cache_texts must be >= 0"):
+        ScoringOptions(cache_texts=-1)
+
+
 def test_joint_layers_cannot_exceed_the_encoder(tiny_encoder):
     with pytest.raises(ConfigError, match="exceeds the encoder's 3 layers"):
         _segment(tiny_encoder, 4)

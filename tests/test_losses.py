@@ -15,7 +15,7 @@ from csir.training.losses import listwise_loss, pointwise_loss, training_loss
 
 def _listwise_by_hand(logits, labels, groups) -> float:
     terms = []
-    for i, (s, y, g) in enumerate(zip(logits, labels, groups, strict=True)):
+    for s, y, g in zip(logits, labels, groups, strict=True):
         if y != 1:
             continue
         negatives = [t for t, z, h in zip(logits, labels, groups, strict=True) if h == g and z == 0]

@@ -17,7 +17,7 @@ CONFIGS = sorted((REPO_ROOT / "configs").glob("*.yaml"))
 
 
 def test_the_issue_configurations_exist():
-    assert {"smoke", "offline-full", "paper-mmarco"} <= {p.stem for p in CONFIGS}
+    assert {"smoke", "quick", "cpu", "offline-full", "paper-mmarco"} <= {p.stem for p in CONFIGS}
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -132,3 +132,23 @@ def pipeline_figures() -> list[str]:
     from csir.paper import NAMES
 
     return list(NAMES.values())
+
+
+def test_a_finished_pipeline_says_where_its_results_are(tmp_path):
+    runs = pipeline.plan(REPO_ROOT / "configs" / "quick.yaml", tmp_path / "b")
+    metrics = tmp_path / "b" / "04_evaluation" / "metrics.csv"
+    metrics.parent.mkdir(parents=True)
+    rows = ["model,dataset,task,query_lang,doc_lang,measure,value,n_queries"]
+    for seed, value in [(1, 0.8), (2, 0.6)]:
+        model = f"z/zero-shot/en-en/p=0.0/seed={seed}"
+        rows.append(f"{model},xquad-r,sentence,en,de,RR@10,{value},400")
+    rows.append("first-stage/bm25,xquad-r,sentence,en,de,RR@10,0.45,400")
+    rows.append("first-stage/bm25,xquad-r,sentence,en,de,nDCG@10,0.5,400")
+    metrics.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    text = pipeline.report(runs)
+    assert f"04_evaluation: {metrics}" in text
+    assert f"05_significance: {tmp_path / 'b' / '05_significance' / 'significance.csv'}" in text
+    assert f"06_paper_figures: {tmp_path / 'b' / '06_paper_figures'}" in text
+    assert "0.700 ± 0.141" in text and "0.450 ± 0.000" in text and "0.500" not in text
+    cpu = pipeline.plan(REPO_ROOT / "configs" / "cpu.yaml", tmp_path / "c")
+    assert f"06_paper_figures: {REPO_ROOT / 'figures'}" in pipeline.report(cpu)

@@ -155,9 +155,7 @@ def test_minimum_detectable_effect_is_the_power_calculation():
         assert got == pytest.approx(expected, rel=0.01)
     # Simulated: a true effect of that size is found about POWER of the time.
     mde = stats.minimum_detectable_effect(system, base, 0.05)
-    hits = [
-        scipy_stats.ttest_1samp(rng.normal(mde, sd, 400), 0).pvalue < 0.05 for _ in range(2000)
-    ]
+    hits = [scipy_stats.ttest_1samp(rng.normal(mde, sd, 400), 0).pvalue < 0.05 for _ in range(2000)]
     assert np.mean(hits) == pytest.approx(stats.POWER, abs=0.03)
     assert stats.minimum_detectable_effect(base + 0.1, base, 0.05) == 0.0
 
@@ -182,6 +180,6 @@ def test_identical_systems_stay_out_of_the_correction_family():
     assert not bl.identical and bl.p_adjusted == pytest.approx(bl.p_value)  # a family of one
     assert (bl.n_queries, bl.n_seeds, bl.n_seeds_baseline) == (6, 2, 2)
     assert bl.ci_low < bl.delta < bl.ci_high
-    assert bl.mde == pytest.approx(stats.minimum_detectable_effect(
-        np.subtract(SYSTEM, 0.05), BASE, 0.05
-    ))
+    assert bl.mde == pytest.approx(
+        stats.minimum_detectable_effect(np.subtract(SYSTEM, 0.05), BASE, 0.05)
+    )

@@ -282,8 +282,14 @@ def test_listwise_training_batches_whole_questions_and_resumes_exactly(
     tmp_path, tiny_backbone, train_file, head
 ):
     args = _args(
-        tiny_backbone, head=head, loss="listwise", megabatch_mult=1, batch_size=8,
-        checkpoint_every=3, max_steps=12, learning_rate=1e-4,
+        tiny_backbone,
+        head=head,
+        loss="listwise",
+        megabatch_mult=1,
+        batch_size=8,
+        checkpoint_every=3,
+        max_steps=12,
+        learning_rate=1e-4,
     )
     full = train(args, train_file, tmp_path / "full", progress=False)
     resumed = tmp_path / "resumed"

@@ -247,7 +247,11 @@ class TokenizedSegments:
         import torch
 
         rows: dict[bytes, int] = {}
-        spans = zip(self.query_offsets[indices].tolist(), self.query_offsets[indices + 1].tolist())
+        starts, ends = (
+            self.query_offsets[indices].tolist(),
+            self.query_offsets[indices + 1].tolist(),
+        )
+        spans = zip(starts, ends, strict=True)
         index = [rows.setdefault(self.query_ids[a:b].tobytes(), len(rows)) for a, b in spans]
         first = np.unique(np.asarray(index), return_index=True)[1]
         q_ids, q_mask = _pad_flat(self.query_ids, self.query_offsets, indices[first], self.pad_id)

@@ -1,8 +1,9 @@
 """The cross-encoder training loop: read it top to bottom in :func:`train`.
 
 One logit per (query, passage) pair, a pointwise or listwise loss (:mod:`csir.training.losses`),
-AdamW with a no-decay group, linear warm-up then linear decay, optional bf16/fp16 autocast (fp16 with a gradient scaler), unscale-then-
-clip, gradient accumulation, length-grouped batches padded to their longest pair, checkpoints
+AdamW with a no-decay group, linear warm-up then linear decay, optional bf16/fp16 autocast (fp16
+with a gradient scaler), unscale-then-clip, gradient accumulation, shuffled, length-grouped or
+whole-question batches padded to their longest pair, checkpoints
 with every state needed to resume bit for bit, and ``log.csv``. Runs on one CPU/GPU as it is and
 data-parallel on several GPUs under ``accelerate launch`` or ``torchrun``.
 
