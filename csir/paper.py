@@ -173,6 +173,29 @@ class PaperFigures:
             raise MissingResults("bli.csv has no EN→X rows")
         return figures.bli_bars(table), table
 
+    def results_table(self) -> pd.DataFrame:
+        """:func:`results.results_table` of every system and pair, written as
+        ``table_results.md`` and ``table_results.csv``."""
+        rows = self.rows
+        if "mde" not in self.significance:
+            raise CsirError(
+                "significance.csv lacks the minimum detectable effect (an older notebook 05): "
+                "run notebook 05 again"
+            )
+        table = results.results_table(rows, self.significance, self.cfg.measure)
+        measure = self.cfg.measure
+        caption = (
+            f"{measure}, mean ± sd over seeds; (Δ†): system − zero-shot model on per-query "
+            "scores averaged over seeds, † significant after notebook 05's correction; last "
+            "row: median minimum detectable effect (80 % power, corrected level).\n\n"
+        )
+        with io.atomic_write(self.out / "table_results.md") as fh:
+            fh.write(caption + results.markdown_table(table))
+        with io.atomic_write(self.out / "table_results.csv") as fh:
+            table.to_csv(fh)
+        self.written.setdefault("tables", []).extend(["table_results.md", "table_results.csv"])
+        return table
+
     # -- record
 
     def write_parameters(self, extra: dict[str, Any] | None = None) -> Path:

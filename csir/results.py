@@ -297,6 +297,70 @@ def significance_grid(
     ).astype(bool)
 
 
+def _system_rank(system: str) -> tuple[int, str]:
+    parsed = parse_system(system)
+    if parsed["method"] == FIRST_STAGE:
+        return 0, system
+    if parsed["backbone"] == "bi-encoder":
+        return 1, system
+    return (2 if parsed["method"] == "zero-shot" else 3), system
+
+
+def results_table(
+    rows: pd.DataFrame, significance: pd.DataFrame, measure: str = "RR@10"
+) -> pd.DataFrame:
+    """The study's table: one row per system (seeds pooled), one column per evaluated pair.
+
+    A cell is the mean over seeds (± sd when there are several); where notebook 05 compared the
+    system with a zero-shot model, its difference follows in brackets (system − zero-shot, on
+    per-query scores averaged over seeds), with ``†`` when significant after the correction.
+    The last row, ``minimum detectable effect``, is per pair the median over those comparisons
+    of the smallest difference the corrected test finds with 80 % power.
+
+    Input: :func:`annotate` rows and notebook 05's ``significance.csv``.
+    """
+    rows = rows.assign(pair=rows["query_lang"] + "-" + rows["doc_lang"])
+    pairs = list(dict.fromkeys(rows["pair"]))
+    values = rows.groupby(["system", "pair"])["value"].agg(["mean", "std", "size"])
+    sig = significance[significance["measure"] == measure]
+    sig = sig.assign(pair=sig["query_lang"] + "-" + sig["doc_lang"])
+    if "identical" in sig:
+        sig = sig[~sig["identical"].astype(bool)]
+    by_system = sig.drop_duplicates(["system", "pair"]).set_index(["system", "pair"])
+    systems = sorted(set(rows["system"]), key=_system_rank)
+    table: dict[str, dict[str, str]] = {}
+    for system in systems:
+        cells = {}
+        for pair in pairs:
+            if (system, pair) not in values.index:
+                cells[pair] = "–"
+                continue
+            mean, sd, n = values.loc[(system, pair)]
+            cell = f"{mean:.3f}" + (f" ± {sd:.3f}" if n > 1 else "")
+            if (system, pair) in by_system.index:
+                row = by_system.loc[(system, pair)]
+                cell += f" ({row['delta']:+.3f}{'†' if bool(row['significant']) else ''})"
+            cells[pair] = cell
+        table[system] = cells
+    if "mde" in sig and sig["mde"].notna().any():
+        mde = sig.groupby("pair")["mde"].median()
+        table["minimum detectable effect"] = {
+            pair: f"{mde[pair]:.3f}" if pair in mde.index else "–" for pair in pairs
+        }
+    out = pd.DataFrame.from_dict(table, orient="index")[pairs]
+    out.index.name = "system"
+    return out
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """A DataFrame of strings as a GitHub-flavoured Markdown table (index first)."""
+    header = [table.index.name or "", *map(str, table.columns)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, row in table.iterrows():
+        lines.append("| " + " | ".join([str(name), *map(str, row.tolist())]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def p_ablation(rows: pd.DataFrame, backbone: str, method: str = "ml-cs") -> pd.DataFrame:
     """Setting averages of ``method`` at every p, and of the zero-shot model as p = 0.
 

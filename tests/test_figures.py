@@ -79,7 +79,9 @@ def make_significance(metrics: pd.DataFrame) -> pd.DataFrame:
                 dict(system=system, baseline=f"{B}/zero-shot/en-en/p=0.0", dataset="xquad-r",
                      task="sentence", query_lang=q, doc_lang=d, measure="RR@10", delta=0.1,
                      p_value=0.001, p_adjusted=0.01, correction="bonferroni",
-                     significant=(q, d) == ("de", "de"))
+                     significant=(q, d) == ("de", "de"), ci_low=0.05, ci_high=0.15,
+                     mde=0.02 if q == d else 0.03, n_queries=60, n_seeds=3,
+                     n_seeds_baseline=3, identical=False)
             )  # fmt: skip
     return pd.DataFrame(out)
 
@@ -239,6 +241,36 @@ def test_paper_figures_draws_everything_from_cached_files(inputs, tmp_path):
     before = (out / "fig_b_settings.pdf").read_bytes()
     PaperFigures(cfg).draw("settings")
     assert (out / "fig_b_settings.pdf").read_bytes() == before
+
+
+def test_results_table_reports_seeds_differences_and_detectable_effects(inputs, tmp_path):
+    from csir.paper import PaperFigures
+
+    out = tmp_path / "figures"
+    cfg = FiguresConfig.from_params(
+        dict(
+            evaluation_dir=str(inputs["04"]), significance_dir=str(inputs["05"]),
+            lexicon_run_dir=str(inputs["01"]), output_dir=str(out), smoke=True,
+        )
+    )  # fmt: skip
+    table = PaperFigures(cfg).results_table()
+    systems = list(table.index)
+    assert systems[0] == "first-stage/bm25"  # first stages, then zero-shot models, then others
+    assert systems.index(f"{B}/zero-shot/en-en/p=0.0") < systems.index(f"{B}/bl-cs/en-ar/p=0.5")
+    assert systems[-1] == "minimum detectable effect"
+    assert list(table.columns) == [f"{q}-{d}" for q, d in PAIRS]
+    seeds = [_value(f"{B}/bl-cs/en-de/p=0.5", ("de", "de"), s) for s in (1, 2, 3)]
+    cell = table.loc[f"{B}/bl-cs/en-de/p=0.5", "de-de"]
+    assert cell == f"{np.mean(seeds):.3f} ± {np.std(seeds, ddof=1):.3f} (+0.100†)"
+    assert table.loc[f"{B}/bl-cs/en-de/p=0.5", "en-de"].endswith("(+0.100)")  # not significant
+    assert table.loc[f"{B}/zero-shot/en-en/p=0.0", "en-en"].count("(") == 0  # the baseline
+    assert table.loc["first-stage/bm25", "en-en"].startswith("0.500 (")  # one run: no sd
+    assert table.loc["minimum detectable effect"].tolist() == [
+        "0.020" if q == d else "0.030" for q, d in PAIRS
+    ]
+    text = (out / "table_results.md").read_text(encoding="utf-8")
+    assert "| system | en-en |" in text and text.count("\n|") == len(table) + 2
+    assert pd.read_csv(out / "table_results.csv", index_col=0).shape == table.shape
 
 
 def test_paper_figures_skip_what_the_results_lack_and_stop_on_missing_files(inputs, tmp_path):
