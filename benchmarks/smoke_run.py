@@ -1,12 +1,17 @@
-"""Wall time and peak memory of `make smoke`: all six notebooks in the smoke configuration.
+"""Wall time and peak memory of a make target that runs the pipeline (`make smoke`, `make all`).
 
-Runs ``make smoke`` (``python -m csir.pipeline configs/smoke.yaml``) in a fresh build folder and
-samples, every 0.5 s, the resident set size of its whole process tree (make, the pipeline, every
-papermill kernel): ``peak_tree_rss_mb`` is the largest sum seen, ``peak_process_rss_mb`` the largest
-single process. Per-notebook seconds come from the pipeline's own log lines. The load average
-before the run is recorded because the 2-core machines are shared.
+Runs ``make <target>`` (default ``smoke``: ``python -m csir.pipeline configs/smoke.yaml``) in a
+fresh build folder and samples, every 0.5 s, the resident set size of its whole process tree
+(make, the pipeline, every papermill kernel): ``peak_tree_rss_mb`` is the largest sum seen,
+``peak_process_rss_mb`` the largest single process. Per-notebook seconds come from the pipeline's
+own log lines. The load average before the run is recorded because the 2-core machines are shared.
+
+With ``--clone`` the target runs in a fresh ``git clone`` of this repository's HEAD, with no
+``.venv``: ``make all`` there is what a newcomer runs first (set-up included; pip's download
+cache of this machine is used if present, recorded as ``pip_cache``).
 
     python benchmarks/smoke_run.py --out benchmarks/smoke_run.json
+    python benchmarks/smoke_run.py --target all --clone --out benchmarks/make_all.json
 """
 
 from __future__ import annotations
@@ -45,15 +50,21 @@ def tree_rss(root: psutil.Process) -> tuple[int, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="", help="write the result as JSON here")
-    parser.add_argument("--keep", action="store_true", help="keep the build folder")
+    parser.add_argument("--target", default="smoke", help="make target (smoke, quick, all)")
+    parser.add_argument("--clone", action="store_true", help="run in a fresh clone of HEAD")
+    parser.add_argument("--keep", action="store_true", help="keep the build folder (and clone)")
     args = parser.parse_args()
 
-    build = Path(tempfile.mkdtemp(prefix="csir-smoke-"))
-    command = ["make", "smoke", f"BUILD={build}"]
+    build = Path(tempfile.mkdtemp(prefix=f"csir-{args.target}-"))
+    where = REPO
+    if args.clone:
+        where = build / "csir"
+        subprocess.run(["git", "clone", "--quiet", str(REPO), str(where)], check=True)
+    command = ["make", args.target, f"BUILD={build / 'build'}"]
     load_before = os.getloadavg()[0]
     began = time.perf_counter()
     proc = subprocess.Popen(
-        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command, cwd=where, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     peaks = {"tree": 0, "process": 0}
     done = threading.Event()
@@ -84,8 +95,14 @@ def main() -> int:
         m.group(1): float(m.group(2))
         for m in re.finditer(r"\[csir.pipeline\] (\S+) done in (\d+) s", "".join(lines))
     }
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True
+    ).stdout.strip()
     result = {
         "command": " ".join(command),
+        "cwd": "fresh clone" if args.clone else str(REPO),
+        "commit": commit,
+        "pip_cache": (Path.home() / ".cache" / "pip").is_dir() if args.clone else None,
         "returncode": code,
         "wall_s": round(seconds, 1),
         "notebook_s": notebooks,
@@ -101,7 +118,7 @@ def main() -> int:
     print(json.dumps(result, indent=2))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    if code != 0:
+    if code != 0 or args.target != "smoke":
         print("".join(lines[-40:]), file=sys.stderr)
     if not args.keep:
         shutil.rmtree(build, ignore_errors=True)

@@ -194,16 +194,20 @@ def test_missing_measure_and_missing_file_name_the_notebook(tmp_path):
         io.require_outputs([tmp_path / "significance.csv"], "05_significance", "significance_dir")
 
 
-def test_paper_figures_draws_everything_from_cached_files(inputs, tmp_path):
-    from csir.paper import PaperFigures
-
-    out = tmp_path / "figures"
-    cfg = FiguresConfig.from_params(
+def _figures_config(inputs: dict[str, Path], out: Path) -> FiguresConfig:
+    return FiguresConfig.from_params(
         dict(
             evaluation_dir=str(inputs["04"]), significance_dir=str(inputs["05"]),
             lexicon_run_dir=str(inputs["01"]), output_dir=str(out), smoke=True,
         )
     )  # fmt: skip
+
+
+def test_paper_figures_draws_everything_from_cached_files(inputs, tmp_path):
+    from csir.paper import PaperFigures
+
+    out = tmp_path / "figures"
+    cfg = _figures_config(inputs, out)
     paper = PaperFigures(cfg)
     for key in cfg.figures:
         assert paper.draw(key) is not None, paper.skipped
@@ -247,12 +251,7 @@ def test_results_table_reports_seeds_differences_and_detectable_effects(inputs, 
     from csir.paper import PaperFigures
 
     out = tmp_path / "figures"
-    cfg = FiguresConfig.from_params(
-        dict(
-            evaluation_dir=str(inputs["04"]), significance_dir=str(inputs["05"]),
-            lexicon_run_dir=str(inputs["01"]), output_dir=str(out), smoke=True,
-        )
-    )  # fmt: skip
+    cfg = _figures_config(inputs, out)
     table = PaperFigures(cfg).results_table()
     systems = list(table.index)
     assert systems[0] == "first-stage/bm25"  # first stages, then zero-shot models, then others
