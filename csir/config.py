@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -98,6 +98,17 @@ class NotebookConfig:
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
+
+
+def _check_measures(names: Sequence[str]) -> None:
+    """``measures``: known to ir_measures, none twice, not empty (before any run is made)."""
+    from csir.metrics import parse_measures
+
+    _require(len(names) > 0, "measures must not be empty")
+    try:
+        parse_measures(names)
+    except ConfigError as err:
+        raise ConfigError(f"measures: {err}") from None
 
 
 def _check_probabilities(values: tuple[float, ...]) -> None:
@@ -412,7 +423,7 @@ class EvaluationConfig(NotebookConfig):
             self.lexicon_source in LEXICON_SOURCES,
             f"lexicon_source {self.lexicon_source!r} must be one of {LEXICON_SOURCES}",
         )
-        _require(len(self.measures) > 0, "measures must not be empty")
+        _check_measures(self.measures)
         _require(self.top_k >= 0, "top_k must be >= 0 (0: every candidate)")
         _require(self.max_queries >= 0, "max_queries must be >= 0 (0: all)")
         _require(self.batch_size > 0, "batch_size must be > 0")
@@ -474,7 +485,7 @@ class SignificanceConfig(NotebookConfig):
             f"correction {self.correction!r} must be one of {self.CORRECTIONS}",
         )
         _require(0.0 < self.alpha < 1.0, "alpha must be in (0, 1)")
-        _require(len(self.measures) > 0, "measures must not be empty")
+        _check_measures(self.measures)
         _require(self.n_resamples >= 100, "n_resamples must be >= 100")
 
     def evaluation_path(self) -> Path:

@@ -113,3 +113,14 @@ def test_evaluation_config_checks_mlir_draws(params, message):
 
     with pytest.raises(ConfigError, match=message):
         EvaluationConfig.from_params({"smoke": False, **params})
+
+
+@pytest.mark.parametrize("notebook", ["EvaluationConfig", "SignificanceConfig"])
+def test_a_misspelt_measure_is_refused_before_any_work(notebook):
+    from csir import config
+
+    cls = getattr(config, notebook)
+    with pytest.raises(ConfigError, match=r"measures: unknown measure 'nDGC@10'"):
+        cls.from_params({"smoke": False, "measures": ["RR@10", "nDGC@10"]})
+    with pytest.raises(ConfigError, match="measures: measure 'RR@10' is listed twice"):
+        cls.from_params({"smoke": False, "measures": ["RR@10", "RR@10"]})
