@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import random
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -96,12 +97,40 @@ class System:
 # --------------------------------------------------------------------------- systems
 
 
+#: Files of a model folder whose bytes make its runs: changed bytes mean new runs.
+MODEL_FILES = ("model.safetensors", "config.json", "csir_head.json")
+_log = logging.getLogger(__name__)
+
+
 def discover_models(root: str | Path) -> list[Path]:
-    """Every finished model folder under ``root`` (one holding ``model.safetensors``), sorted."""
+    """Every model folder under ``root`` (one holding ``model.safetensors``), sorted.
+
+    Raises:
+        CsirError: a folder notebook 03 is still training or whose training stopped before its
+            final save (a ``log.csv`` without a finished ``csir_training.json``): its weights
+            are not the model it will be.
+    """
+    from csir.training.loop import LOG_FILE, RUN_FILE, is_finished
+
     root = Path(root)
     if not root.is_dir():
         return []
-    return sorted(path.parent for path in root.rglob("model.safetensors"))
+    folders = sorted(path.parent for path in root.rglob("model.safetensors"))
+    for folder in folders:
+        if (folder / LOG_FILE).is_file() and not is_finished(folder):
+            raise CsirError(
+                f"{folder}: training has not finished (no finished {RUN_FILE}); run notebook 03 "
+                "again to finish it, or delete the folder"
+            )
+    return folders
+
+
+def model_fingerprint(model_dir: str | Path) -> dict[str, str]:
+    """sha256 of each of a model folder's :data:`MODEL_FILES` that exists."""
+    folder = Path(model_dir)
+    return {
+        name: io.file_sha256(folder / name) for name in MODEL_FILES if (folder / name).is_file()
+    }
 
 
 def model_name(model_dir: Path, root: Path) -> str:
@@ -404,6 +433,38 @@ class Evaluation:
         runs.write_run(path, run, tag=system.name.replace("/", "_"))
         return run
 
+    def check_models(self) -> list[str]:
+        """Drop the runs of every model whose files changed since they were made.
+
+        Each model-based system's run folder holds ``model.json``, the :func:`model_fingerprint`
+        its runs were made with; a folder without it, or with other bytes (a model retrained in
+        place), loses its runs, which are then made again. Returns the systems whose runs went.
+        """
+        dropped = []
+        for system in self.systems:
+            if system.model_dir is None:
+                continue
+            folder = self.run_root / system.name
+            record = folder / "model.json"
+            current = {
+                "model_dir": str(system.model_dir),
+                "sha256": model_fingerprint(system.model_dir),
+            }
+            saved = io.read_json(record) if record.is_file() else None
+            if saved is not None and saved.get("sha256") == current["sha256"]:
+                continue
+            stale = sorted(folder.glob("*.trec"))
+            if stale:
+                _log.warning(
+                    "%s: %d run(s) made with other model files (or unrecorded ones); making them "
+                    "again", system.name, len(stale),
+                )  # fmt: skip
+                for path in stale:
+                    path.unlink()
+                dropped.append(system.name)
+            io.write_json(record, current)
+        return dropped
+
     def missing(self) -> list[tuple[str, tuple[str, int | None]]]:
         """(system, (pair, draw)) combinations without a run file yet."""
         return [
@@ -418,6 +479,7 @@ class Evaluation:
         from tqdm.auto import tqdm
 
         self.check_settings()
+        self.check_models()
         todo = self.missing()
         bar = tqdm(total=len(todo), desc="runs", disable=not progress)
         for system in self.systems:

@@ -376,10 +376,9 @@ def test_ir_datasets_scoreddocs_rerank_every_pair_on_the_pivots_candidates(ir_da
     }
     assert set(metrics["n_queries"]) == {3}
     # Every pair re-ranks English's top 2 by score, mapped by id (not German's own run).
-    for pair in params["pairs"]:
-        path = out / "runs/toy-ird/paragraph/first-stage/scoreddocs" / f"{pair}.trec"
-        assert runs.read_run(path) == _EN_TOP2, pair
-        reranked = runs.read_run(ev.run_path("tiny/bl-cs/en-de/p=0.5/seed=1", pair))
+    for pair, draw in ev.units():
+        assert runs.read_run(ev.run_path("first-stage/scoreddocs", pair, draw)) == _EN_TOP2, pair
+        reranked = runs.read_run(ev.run_path("tiny/bl-cs/en-de/p=0.5/seed=1", pair, draw))
         assert {q: set(d) for q, d in reranked.items()} == {q: set(d) for q, d in _EN_TOP2.items()}
     # German holds the same documents as English: p3 and p5 fetched by id, p6 left out.
     en_de = ev.pair("en-de")
@@ -483,3 +482,32 @@ def test_sentence_task_candidates_are_the_same_paragraphs_in_every_language(setu
         assert len(set(run["q1"].values())) == len(members)  # ties broken in the file
     assert ev.run_path("first-stage/bm25", "en-de").is_file()
     assert candidates.break_ties(run) == run
+
+
+def test_a_model_retrained_in_place_gets_new_runs(setup: dict):
+    from csir import runs as runs_lib
+
+    params = {**setup, "pairs": ["en-de"], "translate_test": False, "bi_encoder": False}
+    Evaluation(EvaluationConfig.from_params(params)).run_all(progress=False)
+    system = "tiny/bl-cs/en-de/p=0.5/seed=1"
+    ev = Evaluation(EvaluationConfig.from_params(params))
+    path = ev.run_path(system, "en-de")
+    before = runs_lib.read_run(path)
+    untouched = ev.run_path("tiny/zero-shot/en-en/p=0.0/seed=1", "en-de").read_bytes()
+    assert ev.check_models() == []  # same bytes: every run is kept
+    # New weights in the same folder (notebook 03 with force=True, say).
+    make_tiny_cross_encoder(Path(setup["models_root"]) / system, seed=7)
+    ev.run_all(progress=False)
+    after = runs_lib.read_run(path)
+    assert after.keys() == before.keys() and after != before
+    assert ev.run_path("tiny/zero-shot/en-en/p=0.0/seed=1", "en-de").read_bytes() == untouched
+    record = json.loads((path.parent / "model.json").read_text(encoding="utf-8"))
+    assert set(record["sha256"]) == {"model.safetensors", "config.json"}
+
+
+def test_an_unfinished_training_folder_is_refused(setup: dict):
+    folder = Path(setup["models_root"]) / "tiny/ml-cs/ml/p=0.5/seed=1"
+    make_tiny_cross_encoder(folder, seed=2)
+    (folder / "log.csv").write_text("step,loss\n10,0.5\n", encoding="utf-8")
+    with pytest.raises(CsirError, match=r"ml-cs/ml/p=0.5/seed=1: training has not finished"):
+        Evaluation(EvaluationConfig.from_params(setup))
