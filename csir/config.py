@@ -499,20 +499,31 @@ _NOTEBOOK_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 _LITERAL_TYPES = (str, int, float, bool, list, tuple, dict, type(None))
 
 
-def params_from_namespace(namespace: Mapping[str, Any]) -> dict[str, Any]:
+#: Where :func:`params_from_namespace` records the parameter names in a notebook's globals.
+PARAMETER_NAMES_KEY = "_csir_parameter_names"
+
+
+def params_from_namespace(namespace: dict[str, Any]) -> dict[str, Any]:
     """The notebook's parameter variables: every public global holding a literal value.
 
-    Run right after the parameters cell (and papermill's injected cell), so any literal it finds
-    is a parameter; a name papermill injected that the config does not know is then rejected
-    by :meth:`NotebookConfig.from_params` instead of being silently ignored.
+    The first call runs right after the parameters cell (and papermill's injected cell), so any
+    literal it finds is a parameter; a name papermill injected that the config does not know is
+    then rejected by :meth:`NotebookConfig.from_params` instead of being silently ignored. The
+    names found are recorded in the namespace (:data:`PARAMETER_NAMES_KEY`), so re-running the
+    config cell later in JupyterLab reads the same parameters (with their current values), not
+    the variables that later cells defined.
     """
-    return {
-        name: value
-        for name, value in namespace.items()
-        if not name.startswith("_")
-        and name not in _NOTEBOOK_NAMES
-        and isinstance(value, _LITERAL_TYPES)
-    }
+    names = namespace.get(PARAMETER_NAMES_KEY)
+    if names is None:
+        names = [
+            name
+            for name, value in namespace.items()
+            if not name.startswith("_")
+            and name not in _NOTEBOOK_NAMES
+            and isinstance(value, _LITERAL_TYPES)
+        ]
+        namespace[PARAMETER_NAMES_KEY] = names
+    return {name: namespace[name] for name in names if name in namespace}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -83,6 +83,9 @@ def test_params_from_namespace_keeps_literals_only():
         "json": __import__("json"),
     }
     assert params_from_namespace(namespace) == {"seed": 3, "pairs": ["en-de"]}
+    # Later cells define more literals and change a parameter; the config cell is run again.
+    namespace.update(jobs=[1, 2], word_langs=("de",), seed=4)
+    assert params_from_namespace(namespace) == {"seed": 4, "pairs": ["en-de"]}
 
 
 def test_output_path_defaults_to_build_dir(isolated_build, tmp_path):
