@@ -71,11 +71,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, line)`` of a UTF-8 text file, without the line ending.
 
-    A byte sequence that is not UTF-8 raises :class:`InputError` naming the file and line.
+    A byte-order mark at the start of the file is not part of the first line. A byte sequence
+    that is not UTF-8 raises :class:`InputError` naming the file and line.
     """
     path = Path(path)
     with open(path, "rb") as fh:
         for number, raw in enumerate(fh, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -122,14 +125,30 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+class _NotJson(ValueError):
+    """``NaN``/``Infinity``: Python's json reads them, the JSON standard has no such number."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJson(f"{name} is not a JSON number")
+
+
+def loads_strict(text: str) -> Any:
+    """``json.loads`` that refuses ``NaN``, ``Infinity`` and ``-Infinity`` (ValueError)."""
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
 def read_json(path: str | Path) -> Any:
-    """Read a JSON file; malformed JSON raises :class:`InputError` with the line."""
+    """Read a JSON file (a byte-order mark is skipped); malformed JSON, or ``NaN``/``Infinity``
+    (not JSON numbers), raises :class:`InputError` with the line."""
     path = Path(path)
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
+        with open(path, encoding="utf-8-sig") as fh:
+            return json.load(fh, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise InputError(path, f"invalid JSON: {exc.msg}", line=exc.lineno) from None
+    except _NotJson as exc:
+        raise InputError(path, str(exc), fix="write finite numbers (or null)") from None
     except UnicodeDecodeError:
         raise InputError(path, "not valid UTF-8", fix="re-encode the file as UTF-8") from None
 
@@ -156,9 +175,11 @@ def iter_jsonl_records(path: str | Path, *, fix: str = "") -> Iterator[tuple[int
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = loads_strict(line)
         except json.JSONDecodeError as exc:
             raise InputError(path, f"invalid JSON: {exc.msg}", line=number, fix=fix) from None
+        except _NotJson as exc:
+            raise InputError(path, str(exc), line=number, fix=fix) from None
         if not isinstance(record, dict):
             raise InputError(path, "a JSON object is expected", line=number, fix=fix)
         yield number, record

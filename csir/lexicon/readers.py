@@ -177,7 +177,9 @@ def read_vec(path: str | Path, max_words: int | None = None) -> WordVectors:
         :class:`WordVectors` with a float32 matrix.
 
     Raises:
-        InputError: a missing or malformed header, or bytes that are not UTF-8.
+        InputError: a missing or malformed header, bytes that are not UTF-8, a value that is
+            not finite (NaN, inf), a file that ends before the vectors its header declares
+            (a cut download), or no readable vector at all.
     """
     lines = io.read_lines(path)
     first = next(lines, None)
@@ -196,9 +198,11 @@ def read_vec(path: str | Path, max_words: int | None = None) -> WordVectors:
     seen: set[str] = set()
     skipped: list[int] = []
     duplicates = 0
+    read = 0  # vector lines read, good or not
     for number, line in lines:
         if len(words) >= limit:
             break
+        read += 1
         # fastText separates with single spaces; a word may hold other (unicode) whitespace.
         parts = line.rstrip(" ").split(" ")
         if len(parts) != dim + 1 or not parts[0]:
@@ -209,6 +213,13 @@ def read_vec(path: str | Path, max_words: int | None = None) -> WordVectors:
         except ValueError:
             skipped.append(number)
             continue
+        if not np.isfinite(row).all():
+            raise InputError(
+                path,
+                f"the vector of {parts[0]!r} holds a value that is not finite (NaN or inf)",
+                line=number,
+                fix="re-download or re-create the file; vectors must be finite numbers",
+            )
         if parts[0] in seen:
             duplicates += 1
             continue
@@ -223,8 +234,21 @@ def read_vec(path: str | Path, max_words: int | None = None) -> WordVectors:
             f"(lines {shown}{more})",
             stacklevel=2,
         )
-    matrix = np.stack(rows) if rows else np.zeros((0, dim), dtype=np.float32)
-    return WordVectors(words, matrix, tuple(skipped), duplicates)
+    if len(words) < limit and read < n_declared:
+        raise InputError(
+            path,
+            f"the file ends after {read:,} of the {n_declared:,} vectors its header declares",
+            fix="the file was cut short (an interrupted download?): fetch it again",
+        )
+    if not rows:
+        raise InputError(
+            path,
+            f"no line holds a word and exactly {dim} numbers, as the header "
+            f"{first[1][:80]!r} declares",
+            fix="check that the header's dimension matches the vectors (word v1 ... v_dim, "
+            "separated by single spaces)",
+        )
+    return WordVectors(words, np.stack(rows), tuple(skipped), duplicates)
 
 
 def _wikititles_languages(path: Path) -> tuple[str, str]:

@@ -1,0 +1,82 @@
+"""Broken user files, organised by issue 11's classes: each is read correctly or stopped with
+one error that names the file, the line and the fix. Fixtures are written by the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from csir import io
+from csir.errors import InputError
+from csir.lexicon import readers
+
+BOM = "\ufeff"
+
+
+# --------------------------------------------------------------- inputs that read wrongly
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path: Path):
+    path = tmp_path / "en-de.txt"
+    path.write_text(BOM + "dog Hund\ncat Katze\n", encoding="utf-8")
+    assert [line for _, line in io.read_lines(path)] == ["dog Hund", "cat Katze"]
+    assert readers.read_muse_dictionary(path) == {"dog": ["Hund"], "cat": ["Katze"]}
+    vec = tmp_path / "bom.vec"
+    vec.write_text(BOM + "2 2\na 1 0\nb 0 1\n", encoding="utf-8")
+    assert readers.read_vec(vec).words == ["a", "b"]  # the header parses
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
+def test_a_non_finite_vector_value_names_the_line(tmp_path: Path, value):
+    path = tmp_path / "x.vec"
+    path.write_text(f"3 2\na 1 0\nb {value} 1\nc 0 1\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"x\.vec:3: the vector of 'b' holds a value that is not"):
+        readers.read_vec(path)
+
+
+def test_a_vec_file_shorter_than_its_header_is_a_cut_download(tmp_path: Path):
+    path = tmp_path / "cut.vec"
+    path.write_text("5 2\na 1 0\nb 0 1\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"cut\.vec: the file ends after 2 of the 5 vectors"):
+        readers.read_vec(path)
+    # Asking for fewer words than the file holds is no cut.
+    assert readers.read_vec(path, max_words=2).words == ["a", "b"]
+
+
+def test_a_vec_file_without_one_readable_row_says_what_the_header_declares(tmp_path: Path):
+    path = tmp_path / "dims.vec"
+    path.write_text("2 300\na 1 0\nb 0 1\n", encoding="utf-8")
+    no_row = r"dims\.vec: no line holds a word and exactly 300"
+    with pytest.raises(InputError, match=no_row), pytest.warns(UserWarning, match="skipped 2"):
+        readers.read_vec(path)
+
+
+def test_a_good_vec_file_still_reads(tmp_path: Path):
+    path = tmp_path / "ok.vec"
+    path.write_text("2 2\na 1 0\nb 0 1\n", encoding="utf-8")
+    vectors = readers.read_vec(path)
+    np.testing.assert_array_equal(vectors.vectors, [[1, 0], [0, 1]])
+
+
+def test_json_files_skip_a_byte_order_mark_and_refuse_nan(tmp_path: Path):
+    path = tmp_path / "settings.json"
+    path.write_text(BOM + '{"top_k": 2}', encoding="utf-8")
+    assert io.read_json(path) == {"top_k": 2}
+    path.write_text('{"alpha": NaN}', encoding="utf-8")
+    with pytest.raises(InputError, match=r"settings\.json: NaN is not a JSON number"):
+        io.read_json(path)
+
+
+def test_a_training_line_with_a_non_finite_number_names_the_line(tmp_path: Path):
+    from csir.training import iter_training_pairs
+
+    good = (
+        '{"qid": "q", "pid": "p", "query": "a?", "passage": "b.", "label": 1, '
+        '"query_lang": "en", "doc_lang": "en"}'
+    )
+    path = tmp_path / "train.jsonl"
+    path.write_text(BOM + good + "\n" + good.replace('"label": 1', '"label": Infinity') + "\n")
+    with pytest.raises(InputError, match=r"train\.jsonl:2: Infinity is not a JSON number"):
+        list(iter_training_pairs(path))
