@@ -9,6 +9,7 @@ into one of these right away::
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -119,6 +120,32 @@ def _check_probabilities(values: tuple[float, ...]) -> None:
 
 LEXICON_SOURCES = ("muse", "clwe_nn", "clwe_csls", "titles")
 CS_METHODS = ("zero-shot", "bl-cs", "ml-cs", "wiki-cs")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]*")
+
+
+def _require_folder_name(value: str, name: str) -> None:
+    """``value`` becomes one folder name under an output folder: no separators, no ``..``."""
+    _require(
+        bool(_SAFE_NAME.fullmatch(value)) and ".." not in value,
+        f"{name} {value!r} must be a plain name (letters, digits, '.', '_', '=', '+', '-'; no "
+        "'/' or '..'): it names a folder under the output folder",
+    )
+
+
+def _check_train_set(name: str) -> None:
+    """``<method>/<pair>/p=<p>`` as notebook 02 names its folders."""
+    parts = name.split("/")
+    shape = (
+        f"train set {name!r} must look like '<method>/<pair>/p=<p>' with a method in "
+        f"{CS_METHODS}, e.g. 'bl-cs/en-de/p=0.5' (a folder under notebook 02's train/)"
+    )
+    _require(len(parts) == 3 and parts[0] in CS_METHODS and parts[2].startswith("p="), shape)
+    _require_folder_name(parts[1], f"train set {name!r}: the pair")
+    try:
+        p = float(parts[2][2:])
+    except ValueError:
+        p = float("nan")
+    _require(0.0 <= p <= 1.0, f"train set {name!r}: p must be a number in [0, 1]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -388,6 +415,7 @@ class EvaluationConfig(NotebookConfig):
 
     def validate(self) -> None:
         _require(self.task in self.TASKS, f"task {self.task!r} must be one of {self.TASKS}")
+        _require_folder_name(self.dataset, "dataset")
         _require(
             self.candidates in self.CANDIDATES,
             f"candidates {self.candidates!r} must be one of {self.CANDIDATES}",
@@ -605,12 +633,7 @@ class TrainingConfig(NotebookConfig):
             "give train_file or at least one of train_sets",
         )
         for name in self.train_sets:
-            parts = name.split("/")
-            _require(
-                len(parts) == 3 and parts[0] in CS_METHODS and parts[2].startswith("p="),
-                f"train set {name!r} must look like '<method>/<pair>/p=<p>' with a method in "
-                f"{CS_METHODS}, e.g. 'bl-cs/en-de/p=0.5' (a folder under notebook 02's train/)",
-            )
+            _check_train_set(name)
         _require(len(self.seeds) > 0, "seeds must not be empty (the paper: 1, 2, 3)")
         _require(len(set(self.seeds)) == len(self.seeds), f"seeds {self.seeds} repeat a seed")
         for seed in self.seeds:

@@ -80,3 +80,39 @@ def test_a_training_line_with_a_non_finite_number_names_the_line(tmp_path: Path)
     path.write_text(BOM + good + "\n" + good.replace('"label": 1', '"label": Infinity') + "\n")
     with pytest.raises(InputError, match=r"train\.jsonl:2: Infinity is not a JSON number"):
         list(iter_training_pairs(path))
+
+
+# --------------------------------------------------------------- where files go
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"dataset": "../../elsewhere"}, r"dataset '\.\./\.\./elsewhere' must be a plain name"),
+        ({"dataset": "a/b"}, r"dataset 'a/b' must be a plain name"),
+        ({"dataset": ""}, r"dataset '' must be a plain name"),
+    ],
+)
+def test_a_name_parameter_cannot_leave_the_output_folder(params, message):
+    from csir.config import EvaluationConfig
+    from csir.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        EvaluationConfig.from_params({"smoke": False, **params})
+
+
+@pytest.mark.parametrize(
+    ("train_set", "message"),
+    [
+        ("bl-cs/../p=0.5", r"the pair '\.\.' must be a plain name"),
+        ("ml-cs/ml/p=banana", r"p must be a number in \[0, 1\]"),
+        ("ml-cs/ml/p=1.5", r"p must be a number in \[0, 1\]"),
+        ("cs/ml/p=0.5", r"must look like '<method>/<pair>/p=<p>'"),
+    ],
+)
+def test_a_training_set_name_is_checked_before_training(train_set, message):
+    from csir.config import TrainingConfig
+    from csir.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        TrainingConfig.from_params({"smoke": False, "train_sets": [train_set]})
