@@ -36,7 +36,7 @@ def test_chinese_gold_is_normalised_to_simplified_and_counted():
     normalised, changed = bli.normalize_gold(gold, "zh")
     assert normalised == {"chinese": ["汉语"], "country": ["国家"], "dog": ["狗"]}
     assert changed == 2
-    assert bli.normalize_gold(gold, "ja") == (gold, 0)  # other languages are left alone
+    assert bli.normalize_gold(gold, "ja") == (gold, 0)  # no script conversion elsewhere
     assert bli.to_simplified(["國家", "dog"]) == ["国家", "dog"]
 
 
@@ -64,3 +64,15 @@ def test_bli_csv_has_exactly_the_agreed_columns(tmp_path):
     ]
     assert read[0]["source"] == "backbone-e5" and float(read[0]["precision_at_1"]) == 1.0
     assert "coverage" in table.columns and (tmp_path / "bli_details.csv").is_file()
+
+
+def test_capitalised_and_decomposed_gold_is_compared_as_the_vocabulary_is_written():
+    # German nouns are capitalised in BLI test dictionaries; the candidate words are not.
+    gold = {"dog": ["Hund"], "Cat": ["Katze"], "coffee": ["Cafe\u0301"], "house": ["Haus"]}
+    lexicon = {"dog": ["hund"], "cat": ["katze"], "coffee": ["café"], "house": ["hund"]}
+    result = bli.evaluate_lexicon(lexicon, gold, "de", target_vocab=["hund", "katze", "café"])
+    assert (result.n_evaluated, result.n_correct) == (4, 3)
+    assert result.n_gold_changed == 4  # every gold translation was changed to compare
+    assert result.n_target_reachable == 3
+    normalised, _ = bli.normalize_gold({"Dog": ["Hund"], "dog": ["hund", "Köter"]}, "de")
+    assert normalised == {"dog": ["hund", "köter"]}  # entries that become equal are merged

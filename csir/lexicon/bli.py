@@ -10,8 +10,12 @@ frequency-list vocabularies used offline that would hide most misses, so it is n
 share of evaluated words with at least one gold translation in the target vocabulary is reported
 instead (``target_reachable``): it bounds precision from above.
 
-Chinese: the MUSE en-zh gold is mostly Traditional script, ``wordfreq`` lists Simplified; gold,
-vocabulary and predictions are converted to Simplified with OpenCC (``t2s``) before judging.
+Words are compared under one normalisation (:func:`normalize_word`), applied to gold sources and
+targets, predictions and both vocabularies alike: Unicode NFC, lower case (BLI test dictionaries
+write German nouns capitalised, the candidate vocabularies are lower-case frequency lists), and for
+Chinese Simplified script: the MUSE en-zh gold is mostly Traditional, ``wordfreq`` lists
+Simplified, so both are converted with OpenCC (``t2s``). ``n_gold_changed`` counts the gold
+translations the normalisation changed.
 """
 
 from __future__ import annotations
@@ -75,34 +79,46 @@ def to_simplified(words: Iterable[str]) -> list[str]:
     return [converter.convert(w) for w in words]
 
 
+def normalize_words(words: Iterable[str], lang: str = "") -> list[str]:
+    """:func:`normalize_word` of each word (one OpenCC converter for Chinese)."""
+    import unicodedata
+
+    out = [unicodedata.normalize("NFC", w).lower() for w in words]
+    return to_simplified(out) if lang == "zh" else out
+
+
+def normalize_word(word: str, lang: str = "") -> str:
+    """The form BLI compares a word of language ``lang`` in: Unicode NFC, lower case, and
+    Simplified script for Chinese.
+
+    Example:
+        >>> normalize_word("Hund", "de"), normalize_word("Cafe\u0301", "fr") == "café"
+        ('hund', True)
+    """
+    return normalize_words([word], lang)[0]
+
+
 def normalize_gold(
     gold: Mapping[str, Sequence[str]], lang: str
 ) -> tuple[dict[str, list[str]], int]:
-    """Script-normalise gold translations for ``lang`` (Chinese → Simplified).
+    """Gold sources (English) and translations (``lang``) under :func:`normalize_word`.
 
     Returns:
-        The normalised dictionary (duplicates created by the conversion merged) and how many
-        gold translations changed. Other languages are returned unchanged with 0.
+        The normalised dictionary (entries and translations that the normalisation made equal
+        are merged, first one first) and how many gold translations it changed.
     """
-    if lang != "zh":
-        return {src: list(tgts) for src, tgts in gold.items()}, 0
-    converter = _t2s()
+    sources = list(gold)
+    keys = normalize_words(sources)
     changed = 0
     out: dict[str, list[str]] = {}
-    for src, tgts in gold.items():
-        targets: list[str] = []
-        for tgt in tgts:
-            simple = converter.convert(tgt)
-            changed += simple != tgt
-            if simple not in targets:
-                targets.append(simple)
-        out[src] = targets
+    for src, key in zip(sources, keys, strict=True):
+        raw = list(gold[src])
+        targets = out.setdefault(key, [])
+        for before, after in zip(raw, normalize_words(raw, lang), strict=True):
+            changed += after != before
+            if after not in targets:
+                targets.append(after)
     return out, changed
-
-
-def normalize_words(words: Iterable[str], lang: str) -> list[str]:
-    """Script-normalise vocabulary or predictions for ``lang`` (Chinese → Simplified)."""
-    return to_simplified(words) if lang == "zh" else list(words)
 
 
 def bli_precision(
@@ -161,23 +177,20 @@ def evaluate_lexicon(
 
     Args:
         lexicon: ``{source: [targets, best first]}``, e.g. from :func:`csir.lexicon.load_lexicon`.
-        gold: raw test dictionary (normalised here).
-        tgt_lang: target language code (``"zh"`` triggers Simplified conversion).
+        gold: raw test dictionary (normalised here, as everything else: :func:`normalize_word`).
+        tgt_lang: target language code (``"zh"`` also converts to Simplified script).
         source_vocab: the induction's source vocabulary; default: the lexicon's source words.
         target_vocab: the induction's target vocabulary, for the reachability diagnostic.
     """
     gold_norm, changed = normalize_gold(gold, tgt_lang)
     sources = list(lexicon)
     best = normalize_words([lexicon[s][0] for s in sources], tgt_lang)
-    predictions = dict(zip(sources, best, strict=True))
+    predictions: dict[str, str] = {}
+    for key, prediction in zip(normalize_words(sources), best, strict=True):
+        predictions.setdefault(key, prediction)  # the first of words that normalise alike
+    vocab = set(normalize_words(lexicon if source_vocab is None else source_vocab))
     targets = None if target_vocab is None else set(normalize_words(target_vocab, tgt_lang))
-    return bli_precision(
-        predictions,
-        gold_norm,
-        set(lexicon) if source_vocab is None else source_vocab,
-        targets,
-        n_gold_changed=changed,
-    )
+    return bli_precision(predictions, gold_norm, vocab, targets, n_gold_changed=changed)
 
 
 def result_row(source: str, method: str, src_lang: str, tgt_lang: str, result: BliResult) -> dict:
