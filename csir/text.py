@@ -243,6 +243,19 @@ def word_detokenizer() -> FastTreebankWordDetokenizer:
     return FastTreebankWordDetokenizer()
 
 
+def match_key(word: str) -> str:
+    """The form in which words are matched against lexicons and gold words everywhere in csir:
+    Unicode NFC, lower case (one normalisation on both sides of every string comparison).
+
+    Example:
+        >>> match_key("Cafe\u0301") == match_key("CAFÉ") == "café"
+        True
+    """
+    import unicodedata
+
+    return unicodedata.normalize("NFC", word).lower()
+
+
 def tokenize(text: str) -> list[str]:
     """Treebank word tokens of ``text``, e.g. ``"isn't it?"`` → ``['is', "n't", 'it', '?']``."""
     return word_tokenizer().tokenize(text)

@@ -116,3 +116,16 @@ def test_a_training_set_name_is_checked_before_training(train_set, message):
 
     with pytest.raises(ConfigError, match=message):
         TrainingConfig.from_params({"smoke": False, "train_sets": [train_set]})
+
+
+# --------------------------------------------------------------- strings normalised alike
+
+
+def test_lexicon_look_ups_match_case_and_unicode_composition_alike():
+    from csir.codeswitch.switch import lookup_words, normalise_lexicon, translate_terms
+
+    lexicon = normalise_lexicon({"Café": ["coffee"], "HAUS": ["house"]})
+    assert dict(lexicon.items()) == {"café": ("coffee",), "haus": ("house",)}
+    decomposed = "Cafe\u0301"  # 'e' + combining acute, as some files write it
+    assert translate_terms(f"Das {decomposed} im Haus.", lexicon) == "Das coffee im house."
+    assert lookup_words(["das", decomposed.upper()], lexicon) == [(1, ("coffee",))]

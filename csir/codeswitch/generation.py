@@ -342,7 +342,7 @@ class RecordSwitcher:
 
     def _token_info(self, token: str, target: str) -> tuple[int, Any, str | None]:
         """Content-word flag (0/1), translations (or None) and the only translation of a token."""
-        key = token.lower()
+        key = textlib.match_key(token)
         content = textlib.is_content_word(token, self.stopwords)
         if self.job.method == BL_CS:
             translations = self.tables[target].get(key) or None

@@ -47,7 +47,8 @@ class NormalisedLexicon(dict):
 
 
 def normalise_lexicon(lexicon: Mapping[str, Iterable[str]]) -> NormalisedLexicon:
-    """Lower-case the keys (merging entries that differ only in case) and drop empty ones.
+    """Key by :func:`csir.text.match_key` (merging entries that differ only in case or Unicode
+    composition) and drop empty keys.
 
     Translations keep their first-seen order and lose duplicates, so "the first translation" of
     Translate-Test is the lexicon's first line for that word. A lexicon that is already a
@@ -57,7 +58,7 @@ def normalise_lexicon(lexicon: Mapping[str, Iterable[str]]) -> NormalisedLexicon
         return lexicon
     merged: dict[str, list[str]] = {}
     for source, targets in lexicon.items():
-        key = source.strip().lower()
+        key = textlib.match_key(source.strip())
         if not key:
             continue
         bucket = merged.setdefault(key, [])
@@ -69,8 +70,9 @@ def normalise_lexicon(lexicon: Mapping[str, Iterable[str]]) -> NormalisedLexicon
 
 
 def phrase_key(phrase: str) -> str:
-    """Look-up key of a phrase: its lower-cased Treebank tokens joined by single spaces."""
-    return " ".join(token.lower() for token in textlib.tokenize(phrase))
+    """Look-up key of a phrase: its Treebank tokens under :func:`csir.text.match_key`, joined by
+    single spaces."""
+    return " ".join(textlib.match_key(token) for token in textlib.tokenize(phrase))
 
 
 class PhraseLexicon(NormalisedLexicon):
@@ -116,10 +118,11 @@ SpanMatches = list[tuple[int, int, Sequence[str]]]
 
 
 def lookup_words(tokens: Sequence[str], lexicon: Lexicon) -> WordMatches:
-    """Tokens the lexicon knows (lower-cased look-up), with their translations."""
+    """Tokens the lexicon knows (looked up by :func:`csir.text.match_key`), with their
+    translations."""
     found = []
     for index, token in enumerate(tokens):
-        translations = lexicon.get(token.lower())
+        translations = lexicon.get(textlib.match_key(token))
         if translations:
             found.append((index, translations))
     return found
@@ -162,7 +165,7 @@ def lookup_multilingual(tokens: Sequence[str], lexicons: Mapping[str, Lexicon]) 
     tables = list(lexicons.values())
     found = []
     for index, token in enumerate(tokens):
-        key = token.lower()
+        key = textlib.match_key(token)
         per_language = tuple(table.get(key) or None for table in tables)
         if any(per_language):
             found.append((index, per_language))
@@ -217,7 +220,7 @@ def lookup_phrases(
     A single token that is a stopword is never looked up (as in the authors' code); phrases
     that contain stopwords ("Bank of England") are.
     """
-    keys = [token.lower() for token in tokens]
+    keys = [textlib.match_key(token) for token in tokens]
     found = []
     index = 0
     while index < len(keys):
@@ -283,7 +286,7 @@ def translate_terms(text: str, lexicon: Lexicon) -> str:
     tokenized = textlib.Tokenized.from_text(text)
     replacements = []
     for index, token in enumerate(tokenized.tokens):
-        translations = lexicon.get(token.lower())
+        translations = lexicon.get(textlib.match_key(token))
         if translations:
             replacements.append(Replacement(index, index + 1, translations[0], "en"))
     return tokenized.splice(replacements)

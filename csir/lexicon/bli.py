@@ -81,9 +81,9 @@ def to_simplified(words: Iterable[str]) -> list[str]:
 
 def normalize_words(words: Iterable[str], lang: str = "") -> list[str]:
     """:func:`normalize_word` of each word (one OpenCC converter for Chinese)."""
-    import unicodedata
+    from csir.text import match_key
 
-    out = [unicodedata.normalize("NFC", w).lower() for w in words]
+    out = [match_key(w) for w in words]
     return to_simplified(out) if lang == "zh" else out
 
 
