@@ -129,3 +129,20 @@ def test_lexicon_look_ups_match_case_and_unicode_composition_alike():
     decomposed = "Cafe\u0301"  # 'e' + combining acute, as some files write it
     assert translate_terms(f"Das {decomposed} im Haus.", lexicon) == "Das coffee im house."
     assert lookup_words(["das", decomposed.upper()], lexicon) == [(1, ("coffee",))]
+
+
+def test_a_relevant_document_missing_from_the_corpus_is_an_error(tmp_path: Path):
+    from csir.data import retrieval
+
+    queries = tmp_path / "queries.tsv"
+    queries.write_text("q1\tcats\nq2\tdogs\n", encoding="utf-8")
+    corpus = tmp_path / "corpus.tsv"
+    corpus.write_text("d1\tA cat.\nd2\tA dog.\n", encoding="utf-8")
+    qrels = tmp_path / "qrels.txt"
+    qrels.write_text("q1 0 d1 1\nq2 0 d2 1\nq2 0 d9 1\nq2 0 d8 0\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"qrels\.txt: 1 relevant judgement\(s\) name documents"):
+        retrieval.load_trec_collection(queries, corpus, qrels)
+    # A non-relevant judgement of an unknown document changes no measure: left out, counted.
+    qrels.write_text("q1 0 d1 1\nq2 0 d2 1\nq2 0 d8 0\n", encoding="utf-8")
+    collection = retrieval.load_trec_collection(queries, corpus, qrels)
+    assert collection.stats["qrels_unknown_docs"] == 1

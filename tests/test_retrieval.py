@@ -423,7 +423,7 @@ def trec(write_file):
     corpus = write_file(
         "trec/corpus.tsv", "d1\tCats\tA cat is a small animal.\nd2\tDog food is tasty.\n"
     )
-    qrels = write_file("trec/qrels.txt", "q1 0 d1 1\nq2 0 d2 2\nq2 0 d1 0\nq9 0 d1 1\nq1 0 d7 1\n")
+    qrels = write_file("trec/qrels.txt", "q1 0 d1 1\nq2 0 d2 2\nq2 0 d1 0\nq9 0 d1 1\nq1 0 d7 0\n")
     return queries, corpus, qrels
 
 

@@ -859,20 +859,24 @@ def load_trec_collection(
 ) -> Collection:
     """Load a collection from a queries TSV, a corpus (TSV or JSONL) and TREC qrels.
 
-    Judgements of queries missing from the queries file, and of documents missing from the
-    corpus, are left out and counted in ``stats`` (``qrels_unknown_queries``,
-    ``qrels_unknown_docs``). Doc ids are their own group (parallel collections share ids).
+    Judgements of queries missing from the queries file, and non-relevant judgements of
+    documents missing from the corpus, are left out and counted in ``stats``
+    (``qrels_unknown_queries``, ``qrels_unknown_docs``). Doc ids are their own group (parallel
+    collections share ids).
 
     Raises:
         InputError: a malformed line (naming file and line; the qrels are read by
             :func:`csir.runs.read_qrels`, which also refuses an empty qrels file and a judgement
-            given twice), or qrels that judge none of the given queries and documents.
+            given twice), qrels that judge none of the given queries and documents, or a
+            *relevant* judgement of a query whose document the corpus lacks (it could never be
+            retrieved, so every measure of that query would be silently lower).
     """
     query_texts = read_queries_tsv(queries)
     docs = read_corpus(corpus)
     raw = read_qrels(qrels)
     kept: Qrels = {}
     unknown_queries = unknown_docs = 0
+    lost: list[tuple[str, str]] = []
     for qid, rels in raw.items():
         if qid not in query_texts:
             unknown_queries += 1
@@ -880,8 +884,18 @@ def load_trec_collection(
         for docid, rel in rels.items():
             if docid in docs:
                 kept.setdefault(qid, {})[docid] = rel
+            elif rel > 0:
+                lost.append((qid, docid))
             else:
                 unknown_docs += 1
+    if lost:
+        qid, docid = lost[0]
+        raise InputError(
+            qrels,
+            f"{len(lost)} relevant judgement(s) name documents that are not in {corpus} (first: "
+            f"query {qid!r}, document {docid!r})",
+            fix="give the corpus that holds every relevant document, or drop those judgements",
+        )
     if not any(_has_relevant(rels) for rels in kept.values()):
         raise InputError(
             qrels,
