@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from csir import languages, paths
+from csir.devices import check_device_name
 from csir.errors import ConfigError
 
 
@@ -198,10 +199,7 @@ class LexiconConfig(NotebookConfig):
         _require(self.csls_k > 0, "csls_k must be > 0")
         _require(self.max_test_words >= 0, "max_test_words must be >= 0 (0 means all)")
         _require(self.batch_size > 0, "batch_size must be > 0")
-        _require(
-            self.device in ("auto", "cpu") or self.device.startswith("cuda"),
-            f"device {self.device!r} must be 'auto', 'cpu' or 'cuda[:N]'",
-        )
+        check_device_name(self.device)
         _require(
             self.clwe_source in self.CLWE_SOURCES,
             f"clwe_source {self.clwe_source!r} must be one of {self.CLWE_SOURCES}",
@@ -463,10 +461,7 @@ class EvaluationConfig(NotebookConfig):
             self.precision in self.PRECISIONS,
             f"precision {self.precision!r} must be one of {self.PRECISIONS}",
         )
-        _require(
-            self.device in ("auto", "cpu") or self.device.startswith("cuda"),
-            f"device {self.device!r} must be 'auto', 'cpu' or 'cuda[:N]'",
-        )
+        check_device_name(self.device)
 
     def models_path(self) -> Path:
         """Root of notebook 03's models (``models_root`` or its default build folder)."""

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from csir import backbones
+from csir.devices import check_device_name
 from csir.errors import ConfigError, CsirError
 
 if TYPE_CHECKING:
@@ -86,12 +87,7 @@ class ScoringOptions:
             raise ConfigError(f"threads must be >= 0 (0 = leave as is), got {self.threads}")
         if self.cache_texts < 0:
             raise ConfigError(f"cache_texts must be >= 0 (0 = none), got {self.cache_texts}")
-        device = self.device
-        if not (
-            device in ("auto", "cpu", "cuda")
-            or (device.startswith("cuda:") and device[5:].isdigit())
-        ):
-            raise ConfigError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:<n>', got {device!r}")
+        check_device_name(self.device)
 
 
 def resolve_device(device: str) -> str:

@@ -146,3 +146,25 @@ def test_a_relevant_document_missing_from_the_corpus_is_an_error(tmp_path: Path)
     qrels.write_text("q1 0 d1 1\nq2 0 d2 1\nq2 0 d8 0\n", encoding="utf-8")
     collection = retrieval.load_trec_collection(queries, corpus, qrels)
     assert collection.stats["qrels_unknown_docs"] == 1
+
+
+# --------------------------------------------------------------- checked when the config is built
+
+
+@pytest.mark.parametrize("device", ["cudax", "gpu", "cuda:", "cuda:a", "CPU", ""])
+def test_one_rule_for_device_names_everywhere(device):
+    from csir.config import EvaluationConfig, LexiconConfig
+    from csir.errors import ConfigError
+    from csir.rerank import ScoringOptions
+
+    message = r"device .* must be 'auto', 'cpu', 'cuda' or 'cuda:<n>'"
+    for build in (
+        lambda: EvaluationConfig.from_params({"smoke": False, "device": device}),
+        lambda: LexiconConfig.from_params({"smoke": False, "device": device}),
+        lambda: ScoringOptions(device=device),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            build()
+    for good in ("auto", "cpu", "cuda", "cuda:1"):
+        assert EvaluationConfig.from_params({"smoke": False, "device": good}).device == good
+        assert ScoringOptions(device=good).device == good
