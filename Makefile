@@ -18,7 +18,8 @@ export CSIR_DATA_DIR
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup all test test-fast lint format smoke quick study reproduce paper figures lab scrub clean
+.PHONY: help setup all test test-fast lint format smoke quick study reproduce paper figures lab scrub clean \
+	gpu-bundle gpu-study gpu-unpack gpu-dry-run
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -38,6 +39,7 @@ test: ## the test suite, then all six notebooks end to end in smoke mode (paperm
 	$(BIN)/python -m pytest tests
 	$(PIPELINE) configs/smoke.yaml
 	CSIR_SMOKE=1 CSIR_BUILD_DIR=$(abspath $(BUILD))/smoke $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider notebooks
+	$(MAKE) --no-print-directory gpu-dry-run
 
 test-fast: ## the test suite without tests marked slow (no real backbone)
 	$(BIN)/python -m pytest tests -m "not slow"
@@ -72,6 +74,35 @@ paper: ## the paper's setting: mMARCO, MS MARCO triples, online backbones (inter
 
 figures: ## notebook 06 alone from the cached results of CONFIG (default cpu) into figures/
 	$(PIPELINE) configs/$(CONFIG).yaml --only 06_paper_figures
+
+# The GPU study (configs/gpu.yaml; README: "The GPU study"): packed on CPU, one command on the GPU
+# machine, unpacked on CPU. GPU_STUDY is that command, run from the repository root there.
+GPU_BUNDLE := $(abspath $(BUILD))/gpu-bundle
+GPU_BUDGET ?= 420
+GPU_STUDY := PYTHONPATH=. python3 -m csir.gpu_study run $(BUILD)/gpu-bundle/bundle.tar.gz \
+	--budget $(GPU_BUDGET) --out $${OUT:-$(BUILD)/gpu-out}
+
+gpu-bundle: ## CPU side of the GPU study: notebooks 01-02, then build/gpu-bundle/bundle.tar.gz
+	$(PIPELINE) configs/gpu.yaml --only 01 --only 02
+	CSIR_BUILD_DIR=$(abspath $(BUILD)) $(BIN)/python -m csir.gpu_study pack configs/gpu.yaml \
+	  --bundle $(GPU_BUNDLE)
+	@echo "on the GPU machine, from the repository root: $(GPU_STUDY)"
+
+gpu-study: ## the GPU side (on the GPU machine; OUT=where results.tar.gz goes)
+	$(GPU_STUDY)
+
+gpu-unpack: ## CPU: RESULTS=<a GPU run's results.tar.gz> into build/gpu, then notebooks 05-06
+	$(BIN)/python -m csir.gpu_study unpack $(RESULTS) --build $(abspath $(BUILD))/gpu
+	$(PIPELINE) configs/gpu.yaml --only 05 --only 06
+
+gpu-dry-run: ## the GPU study's whole command on CPU at smoke sizes (needs make smoke's 01-02)
+	rm -rf $(BUILD)/gpu-dry-run
+	CSIR_BUILD_DIR=$(abspath $(BUILD)) $(BIN)/python -m csir.gpu_study pack configs/gpu.yaml \
+	  --smoke --from-build $(abspath $(BUILD))/smoke --bundle $(BUILD)/gpu-dry-run --wheel-python local
+	$(BIN)/python -m csir.gpu_study run $(BUILD)/gpu-dry-run/bundle.tar.gz --device cpu \
+	  --workers 2 --block-absent --work $(BUILD)/gpu-dry-run/work --out $(BUILD)/gpu-dry-run/out
+	$(BIN)/python -m csir.gpu_study unpack $(BUILD)/gpu-dry-run/out/results.tar.gz \
+	  --build $(BUILD)/gpu-dry-run/unpacked --check
 
 lab: ## open JupyterLab on the notebooks
 	$(BIN)/jupyter lab notebooks

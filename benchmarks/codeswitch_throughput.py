@@ -113,6 +113,7 @@ def main() -> None:
 
     from csir import codeswitch as cs
     from csir import io
+    from csir import stopwords as stopwordlists
     from csir import text as textlib
     from csir.data import training
 
@@ -122,7 +123,7 @@ def main() -> None:
     lines = [texts[i % len(texts)] for i in range(args.lines)]
     n_records = len(lines) // 2
     lexicon = read_muse(io.locate(f"muse/en-{args.lang}.txt"))
-    stopwords = textlib.stopwords("en")
+    stopwords = stopwordlists.stopwords("en")
     print(f"{len(lines)} lines ({len(set(lines))} distinct), lexicon {len(lexicon)} words")
 
     start = time.process_time()

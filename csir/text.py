@@ -1,4 +1,4 @@
-"""Word tokenisation (NLTK Treebank) and stopwords (stopwordsiso) for code-switching.
+"""Word tokenisation (NLTK Treebank) for code-switching (stopwords: :mod:`csir.stopwords`).
 
 The tokenizer and detokenizer are NLTK's Treebank classes with their own patterns compiled by the
 standard :mod:`re` engine instead of NLTK's timeout-guarded ``regex`` wrapper, and the tokenizer
@@ -26,8 +26,6 @@ import re
 from collections.abc import Iterable, Sequence
 
 from nltk.tokenize.treebank import TreebankWordDetokenizer, TreebankWordTokenizer
-
-from csir.errors import ConfigError
 
 # Flags that mean the same in `regex` and `re`; `regex`'s VERSION0/UNICODE bits are defaults in re.
 _PORTABLE_FLAGS = re.IGNORECASE | re.MULTILINE | re.DOTALL | re.VERBOSE | re.ASCII
@@ -274,23 +272,6 @@ def is_word(token: str) -> bool:
 def is_content_word(token: str, stopwords: frozenset[str] | set[str]) -> bool:
     """True for tokens the switch ratio counts: words (with a letter) that are not stopwords."""
     return is_word(token) and token.lower() not in stopwords
-
-
-@functools.lru_cache(maxsize=32)
-def stopwords(lang: str) -> frozenset[str]:
-    """Lower-cased stopwords of a language from PyPI ``stopwordsiso``.
-
-    NLTK's stopword corpus needs a download that is not always possible; stopwords-iso covers all
-    languages of the study (its English list is long: 1,298 words).
-
-    Raises:
-        ConfigError: stopwords-iso has no list for ``lang``.
-    """
-    import stopwordsiso
-
-    if not stopwordsiso.has_lang(lang):
-        raise ConfigError(f"stopwordsiso has no stopword list for language {lang!r}")
-    return frozenset(word.lower() for word in stopwordsiso.stopwords(lang))
 
 
 @dataclasses.dataclass(frozen=True)

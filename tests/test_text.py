@@ -6,6 +6,7 @@ import pytest
 from nltk.tokenize.treebank import TreebankWordDetokenizer, TreebankWordTokenizer
 
 from csir import paths
+from csir import stopwords as stopwordlists
 from csir import text as textlib
 from csir.errors import ConfigError
 
@@ -81,11 +82,11 @@ def test_contraction_split_and_splice():
 
 
 def test_stopwords_and_words():
-    english = textlib.stopwords("en")
+    english = stopwordlists.stopwords("en")
     assert "the" in english and "house" not in english
     assert all(word == word.lower() for word in english)
-    assert "und" in textlib.stopwords("de")
+    assert "und" in stopwordlists.stopwords("de")
     with pytest.raises(ConfigError, match="no stopword list"):
-        textlib.stopwords("xx")
+        stopwordlists.stopwords("xx")
     assert textlib.is_word("house") and textlib.is_word("n't") and textlib.is_word("Müller")
     assert not textlib.is_word("?") and not textlib.is_word("1998") and not textlib.is_word("--")

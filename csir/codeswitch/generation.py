@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from csir import io, languages
+from csir import stopwords as stopwordlists
 from csir import text as textlib
 from csir.codeswitch import switch
 from csir.config import CS_METHODS
@@ -607,7 +608,7 @@ def generate(
         job: what to generate (see :func:`plan_jobs`).
         output_dir: root of ``train/``.
         seed: non-negative seed; with the job and the record index it fixes every draw.
-        stopwords: English stopwords (default: :func:`csir.text.stopwords` ``("en")``).
+        stopwords: English stopwords (default: :func:`csir.stopwords.stopwords` ``("en")``).
         lexicons: language → EN→language word lexicon (BL-CS, ML-CS).
         titles: language → EN→language entity-title lexicon (Wiki-CS).
         num_proc: worker processes for ``Dataset.map``; the output does not depend on it.
@@ -617,7 +618,7 @@ def generate(
     Returns:
         The statistics written to ``stats.json``.
     """
-    stopwords = textlib.stopwords("en") if stopwords is None else stopwords
+    stopwords = stopwordlists.stopwords("en") if stopwords is None else stopwords
     switcher = RecordSwitcher(job, seed, stopwords, lexicons, titles, max_n)
     directory = job.directory(output_dir)
     directory.mkdir(parents=True, exist_ok=True)

@@ -73,7 +73,7 @@ def bm25_search(
     """
     import bm25s
 
-    from csir.text import stopwords
+    from csir.stopwords import stopwords
 
     _check_top_k(top_k)
     doc_ids = list(docs)
