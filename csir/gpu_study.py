@@ -238,6 +238,14 @@ def pack(
                 "evaluation languages or training sets make it smaller"
             )
         os.replace(archive, bundle_dir / BUNDLE_NAME)
+    if REFERENCE_RECORD.is_file():
+        reference = io.read_json(REFERENCE_RECORD)
+        with _build_folder(build.resolve()):
+            guess = estimate(plan, reference, reference["workers"])
+        _log(
+            f"estimated {guess['total_s']:.0f} s on {reference['device']} with "
+            f"{reference['workers']} workers ({guess}), from {REFERENCE_RECORD.name}"
+        )
     print(
         f"[csir.gpu_study] {bundle_dir / BUNDLE_NAME}: {size / 2**20:.1f} MiB; "
         f"{manifest['jobs']} models, {len(texts):,} texts, backbone vocabulary "
@@ -523,6 +531,7 @@ def _train_and_evaluate(
         ev.score()
         per_run = (time.monotonic() - began) / max(len(ev.systems) * len(ev.units()), 1)
     jobs = plan.jobs()
+    record["units"] = len(ev.units())
     _log(f"{len(jobs)} models in {workers} processes, {clock.left():.0f} s left")
     context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
     blocked = [name for name in ABSENT_ON_GPU if name in sys.modules and not sys.modules[name]]
@@ -633,6 +642,7 @@ def _train_job(entry: int, file: str, folder: str, seed: int) -> dict[str, Any]:
         "examples_per_s": info.get("examples_per_s"),
         "tokens_per_s": info.get("tokens_per_s"),
         "dev_mrr": info.get("dev_mrr"),
+        "layers": io.read_json(Path(folder) / "config.json")["num_hidden_layers"],
         "pid": os.getpid(),
     }
 
@@ -675,6 +685,60 @@ def _tar_files(archive: Path, root: Path, files: Sequence[Path], limit: int) -> 
         return False
     os.replace(tmp, archive)
     return True
+
+
+# --------------------------------------------------------------------------------------- estimate
+
+#: The measured GPU run that :func:`estimate` scales from (committed with its logs).
+REFERENCE_RECORD = paths.REPO_ROOT / "benchmarks" / "gpu" / "gpu_study.json"
+
+
+def estimate(plan: StudyPlan, reference: dict[str, Any], workers: int) -> dict[str, float]:
+    """Wall seconds ``plan`` should take on the reference's device, from its measured costs.
+
+    Training scales with optimizer steps × layers (at the reference's batch size and length: a
+    step of this small model costs launches more than FLOPs), re-ranking with runs per model
+    (pairs and MLIR draws), the baselines and the final scoring with the number of runs; jobs
+    share ``workers`` processes as in the reference (the same contention is assumed, so the
+    estimate is good for the reference's worker count and optimistic above it).
+
+    Args:
+        plan: the study to estimate.
+        reference: a ``gpu_run.json`` of a finished GPU run (with ``units`` and per-job
+            ``steps``, ``layers``, ``train_s``, ``evaluate_s``).
+        workers: worker processes of the planned run.
+    """
+    from csir.evaluate import Evaluation
+
+    jobs = reference["jobs"]
+    if not jobs:
+        raise CsirError("the reference GPU run trained no model, so it measured no costs")
+    per_step_layer = sum(j["train_s"] for j in jobs) / sum(j["steps"] * j["layers"] for j in jobs)
+    ref_units = reference["units"]
+    per_run = sum(j["evaluate_s"] for j in jobs) / (len(jobs) * ref_units)
+    units = len(Evaluation(plan.evaluation, model_dirs=[]).units())
+    phases = reference["phases"]
+    costs = []
+    for entry, _, _, _ in plan.jobs():
+        cfg = plan.training[entry]
+        layers = cfg.num_layers or _full_layers(reference)
+        costs.append(per_step_layer * cfg.max_steps * layers + per_run * units)
+    systems = len(plan.jobs()) + 2
+    ref_systems = len(jobs) + 2
+    out = {
+        "setup_s": phases["unpack"] + phases["backbone"],
+        "baselines_s": (phases["baselines"] + phases["score_baselines"]) * units / ref_units,
+        "models_s": sum(costs) / workers,
+        # the last round of jobs leaves workers idle: about one job's worth
+        "tail_s": sum(costs) / len(costs) * (workers - 1) / workers if costs else 0.0,
+        "score_s": phases["score"] * (systems * units) / (ref_systems * ref_units),
+    }
+    out["total_s"] = sum(out.values())
+    return {key: round(value, 1) for key, value in out.items()}
+
+
+def _full_layers(reference: dict[str, Any]) -> int:
+    return max(job["layers"] for job in reference["jobs"])
 
 
 # --------------------------------------------------------------------------------------- unpack

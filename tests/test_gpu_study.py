@@ -94,3 +94,17 @@ def test_block_absent_packages_makes_imports_fail(monkeypatch):
     gpu_study.block_absent_packages(["wordfreq"])
     with pytest.raises(ImportError):
         import wordfreq  # noqa: F401
+
+
+def test_estimate_scales_the_measured_reference(isolated_build):
+    from csir import io
+
+    reference = io.read_json(gpu_study.REFERENCE_RECORD)
+    plan = gpu_study.read_plan(REPO / "configs" / "gpu.yaml")
+    same = gpu_study.estimate(plan, reference, reference["workers"])
+    # calibrated on that very run: it must give back about its wall time
+    assert same["total_s"] == pytest.approx(reference["elapsed_s"], rel=0.15)
+    longer = gpu_study.read_plan(REPO / "configs" / "offline-full.yaml", {"translate_test": False})
+    full = gpu_study.estimate(longer, reference, reference["workers"])
+    assert full["models_s"] > 5 * same["models_s"]  # 2,000 steps instead of 240
+    assert gpu_study.estimate(plan, reference, 1)["models_s"] > 5 * same["models_s"]
