@@ -1,7 +1,7 @@
 """A study on one offline GPU in one command: packed on CPU, run on the GPU, unpacked on CPU.
 
 The GPU machines this project fits have no network, a few minutes per command and a small
-transfer limit (``../shared/docs/gpu.md``). So the work is split in three:
+transfer limit (the project's GPU notes). So the work is split in three:
 
 1. **pack** (CPU, after notebooks 01-02 of the configuration): one ``bundle.tar.gz`` holding the
    configuration, the training and dev files notebook 03 reads, the evaluation collections, the
