@@ -9,10 +9,13 @@ Data look-up order for a file named by its mirror-relative path (e.g. ``"muse/en
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import json
 import os
 import shutil
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
@@ -34,19 +37,22 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
         ...     fh.write("a\\tb\\n")
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     binary = "b" in mode
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with _disk_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, mode, encoding=None if binary else encoding) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
+        with _disk_errors(path):
+            with os.fdopen(fd, mode, encoding=None if binary else encoding) as fh:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+    _remove_stale_temporaries(path)
 
 
 @contextlib.contextmanager
@@ -56,16 +62,49 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     The temporary file is renamed onto ``path`` when the block succeeds and removed otherwise.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with _disk_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        yield Path(tmp_name)
-        os.replace(tmp_name, path)
+        with _disk_errors(path):
+            yield Path(tmp_name)
+            os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+    _remove_stale_temporaries(path)
+
+
+#: errno values that mean "this place cannot take the file" rather than a bug.
+_DISK_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+#: A temporary file of a writer killed this long ago is removed by the next write of its target.
+STALE_TEMPORARY_S = 3600.0
+
+
+@contextlib.contextmanager
+def _disk_errors(path: Path) -> Iterator[None]:
+    """Turn a read-only, forbidden or full disk into one :class:`CsirError` naming ``path``."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in _DISK_ERRNOS:
+            raise
+        raise CsirError(
+            f"cannot write {path}: {err.strerror or err}; give an output folder you can write to "
+            "(output_dir or CSIR_BUILD_DIR) on a disk with free space"
+        ) from err
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete ``path``'s temporary files left by writers killed over an hour ago (a SIGKILL
+    cannot clean up); younger ones may belong to a writer still at work."""
+    now = time.time()
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if now - leftover.stat().st_mtime > STALE_TEMPORARY_S:
+                leftover.unlink()
 
 
 def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:

@@ -3,6 +3,9 @@ one error that names the file, the line and the fix. Fixtures are written by the
 
 from __future__ import annotations
 
+import errno
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +88,37 @@ def test_a_training_line_with_a_non_finite_number_names_the_line(tmp_path: Path)
 # --------------------------------------------------------------- where files go
 
 
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS, errno.EACCES])
+def test_a_full_or_read_only_disk_is_one_error_naming_the_file(tmp_path: Path, monkeypatch, code):
+    from csir.errors import CsirError
+
+    def refuse(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(io.os, "replace", refuse)
+    target = tmp_path / "out" / "metrics.json"
+    with pytest.raises(CsirError, match=rf"cannot write {target}: {os.strerror(code)}"):
+        io.write_json(target, {"a": 1})
+    assert list(target.parent.iterdir()) == []  # no temporary file left behind
+
+
+def test_the_next_write_removes_temporaries_of_killed_writers(tmp_path: Path):
+    target = tmp_path / "metrics.csv"
+    killed = tmp_path / ".metrics.csv.k1ll3d.tmp"  # what a SIGKILL mid-write leaves
+    busy = tmp_path / ".metrics.csv.w0rk1n.tmp"  # a writer still at work
+    other = tmp_path / ".pairs.csv.0ld0ne.tmp"  # another file's: not this write's business
+    for leftover in (killed, busy, other):
+        leftover.write_text("partial", encoding="utf-8")
+    old = time.time() - 2 * io.STALE_TEMPORARY_S
+    os.utime(killed, (old, old))
+    os.utime(other, (old, old))
+    with io.atomic_write(target) as fh:
+        fh.write("a,b\n")
+    assert target.read_text(encoding="utf-8") == "a,b\n"
+    assert not killed.exists()
+    assert busy.exists() and other.exists()
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
@@ -129,6 +163,25 @@ def test_lexicon_look_ups_match_case_and_unicode_composition_alike():
     decomposed = "Cafe\u0301"  # 'e' + combining acute, as some files write it
     assert translate_terms(f"Das {decomposed} im Haus.", lexicon) == "Das coffee im house."
     assert lookup_words(["das", decomposed.upper()], lexicon) == [(1, ("coffee",))]
+
+
+def test_a_squad_answer_offset_that_misses_its_text_names_the_question(tmp_path: Path):
+    import json
+
+    from csir.data import retrieval
+
+    def squad(start: int) -> dict:
+        answer = {"text": "dog", "answer_start": start}
+        qa = {"id": "q7", "question": "Which animal barks?", "answers": [answer]}
+        return {"data": [{"paragraphs": [{"context": "A cat. A dog barks.", "qas": [qa]}]}]}
+
+    # offsets counted in bytes or in another normalisation would mark the wrong sentence relevant
+    (tmp_path / "en.json").write_text(json.dumps(squad(2)), encoding="utf-8")
+    with pytest.raises(InputError, match=r"en\.json: .*'q7'.*reads 'cat', not the answer text"):
+        retrieval.load_squad_collection(tmp_path, "en", "sentence")
+    (tmp_path / "en.json").write_text(json.dumps(squad(9)), encoding="utf-8")
+    collection = retrieval.load_squad_collection(tmp_path, "en", "sentence")
+    assert list(collection.qrels["q7"]) == ["0-0-1"]
 
 
 def test_a_relevant_document_missing_from_the_corpus_is_an_error(tmp_path: Path):

@@ -617,7 +617,10 @@ def test_check_parallel_reports_the_first_difference(folder, tmp_path):
     with pytest.raises(CsirError, match="question ids differ"):
         xquad_r.check_parallel({"en": en, "de": de})
     moved = squad("fr")
-    moved["data"][1]["paragraphs"][0]["qas"].append(moved["data"][0]["paragraphs"][0]["qas"].pop())
+    question = moved["data"][0]["paragraphs"][0]["qas"].pop()
+    target = moved["data"][1]["paragraphs"][0]
+    question["answers"] = [{"text": target["context"][:3], "answer_start": 0}]  # valid there
+    target["qas"].append(question)
     write_squad(tmp_path / "moved", "fr", moved)
     with pytest.raises(CsirError, match="'q1' is in paragraph 1-0"):
         xquad_r.check_parallel({"en": en, "fr": load(tmp_path / "moved", "fr", "paragraph")})

@@ -432,6 +432,17 @@ def _question(path: Path, where: str, qa: Any, context: str) -> tuple[str, str, 
                 f"({len(context)} characters)",
                 fix="fix the answer offset",
             )
+        text = answer.get("text")
+        if isinstance(text, str) and text and context[start : start + len(text)] != text:
+            # Offsets counted in another unit (bytes, normalised text) would silently mark
+            # the wrong sentence relevant.
+            raise InputError(
+                path,
+                f"{where}: question {qid!r}: the context at answer_start {start} reads "
+                f"{context[start : start + len(text)]!r}, not the answer text {text!r}",
+                fix="answer_start must count characters of the context as written (Python str "
+                "indices, not bytes)",
+            )
         offsets.append(start)
     return qid, question.strip(), offsets
 
