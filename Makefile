@@ -33,7 +33,7 @@ setup: $(BIN)/python ## create .venv and install csir with the offline backbone,
 	$(BIN)/python -m pip install --quiet -e ".[offline,notebooks,dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 
-all: setup quick ## set up, then all six notebooks in the quick configuration (estimated 20 min on 2 cores)
+all: setup quick ## set up, then all six notebooks in the quick configuration (17 min on 2 cores, measured)
 
 test: ## the test suite, then all six notebooks end to end in smoke mode (papermill), then nbval over them
 	$(BIN)/python -m pytest tests
@@ -60,7 +60,7 @@ PIPELINE := CSIR_BUILD_DIR=$(abspath $(BUILD)) $(BIN)/python -m csir.pipeline
 smoke: ## all six notebooks in smoke mode on CPU (about 1.5 min); build/smoke/
 	$(PIPELINE) configs/smoke.yaml
 
-quick: ## the quick configuration (make all's job; estimated 20 min on 2 cores); build/quick/
+quick: ## the quick configuration (make all's job; 15 min on 2 cores after set-up); build/quick/
 	$(PIPELINE) configs/quick.yaml
 
 study: ## the CPU study: 15 models, all 1,190 questions (2.1 h on 2 cores); build/cpu/, figures/
