@@ -53,12 +53,13 @@ def worker(args: argparse.Namespace) -> dict:
     import numpy as np
     import torch
 
+    from csir.devices import resolve_device
     from csir.lexicon import induce
 
     gen = torch.Generator().manual_seed(0)
     src = torch.nn.functional.normalize(torch.randn(args.n_src, args.dim, generator=gen), dim=1)
     tgt = torch.nn.functional.normalize(torch.randn(args.n_tgt, args.dim, generator=gen), dim=1)
-    device = str(induce.resolve_device(args.device))
+    device = resolve_device(args.device)
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     baseline = _rss_mb()

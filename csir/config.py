@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from csir import languages, paths
-from csir.devices import check_device_name
+from csir.devices import SCORING_PRECISIONS, check_device_name
 from csir.errors import ConfigError
 
 
@@ -350,7 +350,7 @@ class EvaluationConfig(NotebookConfig):
     NOTEBOOK: ClassVar[str] = "04_evaluation"
     TASKS: ClassVar[tuple[str, ...]] = ("paragraph", "sentence")
     CANDIDATES: ClassVar[tuple[str, ...]] = ("exhaustive", "bm25", "dense", "scoreddocs")
-    PRECISIONS: ClassVar[tuple[str, ...]] = ("auto", "fp32", "bf16", "fp16")
+    PRECISIONS: ClassVar[tuple[str, ...]] = SCORING_PRECISIONS
     #: Smoke mode evaluates these pairs (the issue's CI set) ...
     SMOKE_PAIRS: ClassVar[tuple[str, ...]] = ("en-en", "en-de", "de-de", "en-ar", "xx-xx")
     #: ... on this many queries, re-ranking this many candidates each, with this max length ...

@@ -1,4 +1,5 @@
-"""Device names: the one rule for what a ``device`` parameter may say (no torch import)."""
+"""Device and precision names: the one rule for what a ``device`` or ``precision`` parameter may
+say (checked without importing torch), and how ``"auto"`` resolves."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import re
 from csir.errors import ConfigError
 
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+#: Concrete numeric precisions of training and scoring.
+PRECISIONS = ("fp32", "fp16", "bf16")
+#: What a scoring ``precision`` may say: a concrete one, or ``auto`` (bf16 on GPU, fp32 on CPU).
+SCORING_PRECISIONS = ("auto", *PRECISIONS)
 
 
 def check_device_name(device: str, parameter: str = "device") -> None:
@@ -16,3 +21,19 @@ def check_device_name(device: str, parameter: str = "device") -> None:
         raise ConfigError(
             f"{parameter} {device!r} must be 'auto', 'cpu', 'cuda' or 'cuda:<n>' (e.g. 'cuda:1')"
         )
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``"auto"`` → ``"cuda"`` when a GPU is visible, else ``"cpu"``; others checked and kept.
+
+    Raises:
+        ConfigError: for a malformed name, or CUDA asked for but not available.
+    """
+    import torch
+
+    check_device_name(device)
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} asked for, but torch sees no CUDA device; use 'cpu'")
+    return device

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from csir import io, languages
+from csir import devices, io, languages, runs
 from csir.config import EvaluationConfig
 from csir.data import candidates as candidates_lib
 from csir.data import retrieval
@@ -287,7 +287,7 @@ class Evaluation:
                 f"top_k={top_k} would keep an arbitrary {top_k} of each query's candidates: set "
                 "top_k = 0 to re-rank them all (the paper's protocol)"
             )
-        return {qid: dict(candidates_lib.ranked(docs)[:top_k]) for qid, docs in run.items()}
+        return {qid: dict(runs.ranked(docs)[:top_k]) for qid, docs in run.items()}
 
     @functools.cached_property
     def selected_queries(self) -> frozenset[str] | None:
@@ -354,8 +354,6 @@ class Evaluation:
 
     def first_stage(self, pair: retrieval.RetrievalPair) -> dict[str, dict[str, float]]:
         """The candidates of ``pair`` (cached as the first stage's run)."""
-        from csir import runs
-
         path = self._pair_run_path(f"{FIRST_STAGE}/{self.cfg.candidates}", pair)
         if path.is_file():
             return runs.read_run(path)
@@ -381,7 +379,7 @@ class Evaluation:
                 top_k=cfg.top_k,
                 batch_size=cfg.batch_size,
                 max_length=cfg.max_length or DENSE_MAX_LENGTH,
-                device=_torch_device(cfg.device),
+                device=devices.resolve_device(cfg.device),
             )
         # A query the first stage finds nothing for is a normal event: it has no line in the
         # TREC file, and the metrics count it as 0 (``missing="zero"``). Ties are broken in a
@@ -416,7 +414,7 @@ class Evaluation:
         self, system: System, pair: retrieval.RetrievalPair, scorer: Callable
     ) -> dict[str, dict[str, float]]:
         """The run of ``system`` on ``pair``: read back if present, else re-ranked and written."""
-        from csir import rerank, runs
+        from csir import rerank
 
         path = self._pair_run_path(system.name, pair)
         if path.is_file():
@@ -526,7 +524,7 @@ class Evaluation:
 
     def _per_query_of(self, pair: retrieval.RetrievalPair) -> list[pd.DataFrame]:
         """Per-query values of every system whose run of ``pair`` exists."""
-        from csir import metrics, runs
+        from csir import metrics
 
         frames = []
         for system in self.systems:
@@ -647,7 +645,7 @@ def map_scoreddocs(
     """
     limit = top_k or None
     groups = set(pair.doc_groups.values())
-    cut = {qid: dict(candidates_lib.ranked(run[qid])[:limit]) for qid in pair.queries if qid in run}
+    cut = {qid: dict(runs.ranked(run[qid])[:limit]) for qid in pair.queries if qid in run}
     lost = [d for docs in cut.values() for d in docs if pivot.doc_groups.get(d, d) not in groups]
     if lost:
         raise CsirError(
@@ -730,14 +728,6 @@ def _run_setting_defaults() -> dict:
     return {
         k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items() if k in RUN_SETTINGS
     }
-
-
-def _torch_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _lazy_reranker(system: System, cfg: EvaluationConfig) -> Callable:

@@ -18,7 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -190,17 +190,6 @@ def read_json(path: str | Path) -> Any:
         raise InputError(path, str(exc), fix="write finite numbers (or null)") from None
     except UnicodeDecodeError:
         raise InputError(path, "not valid UTF-8", fix="re-encode the file as UTF-8") from None
-
-
-def write_jsonl(path: str | Path, records: Iterable[dict]) -> int:
-    """Write records as JSON lines (UTF-8, keys in insertion order), atomically; return count."""
-    count = 0
-    with atomic_write(path) as fh:
-        for record in records:
-            fh.write(json.dumps(record, ensure_ascii=False))
-            fh.write("\n")
-            count += 1
-    return count
 
 
 def iter_jsonl_records(path: str | Path, *, fix: str = "") -> Iterator[tuple[int, dict]]:

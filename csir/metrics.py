@@ -1,4 +1,4 @@
-"""Retrieval metrics through ir_measures, per query and aggregated, with strict id checks.
+"""Retrieval metrics through ir_measures, per query, with strict id checks.
 
 Whether a qrels query that the run lacks counts (as 0) or is skipped (inflating the mean) depends
 on the ir_measures provider and version (0.4.3 with pytrec_eval counts it; other providers and
@@ -10,10 +10,7 @@ qrels.
 
 Example:
     >>> table = per_query(run, qrels, ["RR@10", "nDCG@10"])  # doctest: +SKIP
-    >>> aggregate(table)  # doctest: +SKIP
-       measure     value  n_queries
-    0    RR@10  0.444444          3
-    1  nDCG@10  0.508...          3
+    >>> table.groupby("measure", sort=False)["value"].mean()  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -188,34 +185,3 @@ def per_query(
                 value = values[name, qid]
             rows.append((qid, name, value))
     return pd.DataFrame(rows, columns=["query_id", "measure", "value"])
-
-
-def aggregate(per_query_df: pd.DataFrame) -> pd.DataFrame:
-    """Mean of each measure over its queries.
-
-    Args:
-        per_query_df: the output of :func:`per_query` (columns ``query_id, measure, value``).
-
-    Returns:
-        Columns ``measure, value, n_queries``, measures in order of first appearance.
-
-    Raises:
-        CsirError: when columns are missing or a (query, measure) pair appears twice.
-    """
-    import pandas as pd
-
-    needed = {"query_id", "measure", "value"}
-    if not needed <= set(per_query_df.columns):
-        raise CsirError(
-            f"per-query table needs columns {sorted(needed)}, has {list(per_query_df.columns)}"
-        )
-    if per_query_df.duplicated(["query_id", "measure"]).any():
-        dup = per_query_df[per_query_df.duplicated(["query_id", "measure"], keep=False)]
-        raise CsirError(
-            "per-query table has duplicate (query_id, measure) rows, e.g. "
-            f"{dup[['query_id', 'measure']].head(3).values.tolist()}; concatenated twice?"
-        )
-    grouped = per_query_df.groupby("measure", sort=False)["value"]
-    return pd.DataFrame({"value": grouped.mean(), "n_queries": grouped.size()}).reset_index()[
-        ["measure", "value", "n_queries"]
-    ]

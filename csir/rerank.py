@@ -27,15 +27,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from csir import backbones
-from csir.devices import check_device_name
+from csir.devices import SCORING_PRECISIONS, check_device_name, resolve_device
 from csir.errors import ConfigError, CsirError
 
 if TYPE_CHECKING:
     import torch
 
 Run = dict[str, dict[str, float]]
-
-_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -79,8 +77,10 @@ class ScoringOptions:
                 f"max_length must be 0 (the model's own) or >= 4 (room for special tokens), "
                 f"got {self.max_length}"
             )
-        if self.precision not in _PRECISIONS:
-            raise ConfigError(f"precision must be one of {_PRECISIONS}, got {self.precision!r}")
+        if self.precision not in SCORING_PRECISIONS:
+            raise ConfigError(
+                f"precision must be one of {SCORING_PRECISIONS}, got {self.precision!r}"
+            )
         if self.num_layers < 0:
             raise ConfigError(f"num_layers must be >= 0 (0 = all), got {self.num_layers}")
         if self.threads < 0:
@@ -88,21 +88,6 @@ class ScoringOptions:
         if self.cache_texts < 0:
             raise ConfigError(f"cache_texts must be >= 0 (0 = none), got {self.cache_texts}")
         check_device_name(self.device)
-
-
-def resolve_device(device: str) -> str:
-    """``"auto"`` → ``"cuda"`` when a GPU is visible, else ``"cpu"``; others checked and kept.
-
-    Raises:
-        ConfigError: when CUDA is asked for but not available.
-    """
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} asked for, but torch sees no CUDA device; use 'cpu'")
-    return device
 
 
 def resolve_precision(precision: str, device: str) -> str:

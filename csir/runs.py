@@ -60,7 +60,9 @@ def _check_queries(kind: str, table: Mapping[str, Mapping[str, object]], path: P
         )
 
 
-def _ranked(docs: Mapping[str, float]) -> list[tuple[str, float]]:
+def ranked(docs: Mapping[str, float]) -> list[tuple[str, float]]:
+    """``(docid, score)`` best first, ties broken by id: the order every run is written and read
+    in (first stages break their ties before, see :func:`csir.data.candidates.break_ties`)."""
     return sorted(((str(d), float(s)) for d, s in docs.items()), key=lambda x: (-x[1], x[0]))
 
 
@@ -85,7 +87,7 @@ def write_run(path: str | Path, run: Mapping[str, Mapping[str, float]], tag: str
     lines: list[str] = []
     for qid in sorted(run, key=str):
         q = _check_id("query id", qid, str(path))
-        for rank, (docid, score) in enumerate(_ranked(run[qid]), start=1):
+        for rank, (docid, score) in enumerate(ranked(run[qid]), start=1):
             _check_id("document id", docid, f"{path} (query {q})")
             if not math.isfinite(score):
                 raise CsirError(
@@ -164,32 +166,6 @@ def read_run(path: str | Path) -> Run:
         first_line[qid, docid] = number
         run.setdefault(qid, {})[docid] = value
     return run
-
-
-def write_qrels(path: str | Path, qrels: Mapping[str, Mapping[str, int]]) -> Path:
-    """Write TREC qrels (``qid 0 docid rel``) sorted by query then document id, atomically.
-
-    Raises:
-        CsirError: for empty qrels, a query without judgements, an id with whitespace, or a
-            relevance that is not an integer.
-    """
-    path = Path(path)
-    _check_queries("qrels", qrels, path)
-    lines: list[str] = []
-    for qid in sorted(qrels, key=str):
-        q = _check_id("query id", qid, str(path))
-        for docid in sorted(qrels[qid], key=str):
-            rel = qrels[qid][docid]
-            if isinstance(rel, bool) or int(rel) != rel:
-                raise CsirError(
-                    f"{path}: relevance of query {q!r}, document {docid!r} is {rel!r}; "
-                    "TREC relevance labels are integers"
-                )
-            d = _check_id("document id", docid, f"{path} (query {q})")
-            lines.append(f"{q} 0 {d} {int(rel)}\n")
-    with atomic_write(path) as fh:
-        fh.writelines(lines)
-    return path
 
 
 def read_qrels(path: str | Path) -> Qrels:

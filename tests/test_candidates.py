@@ -102,19 +102,6 @@ def test_bm25_drops_docs_without_a_shared_term(paragraphs):
 # --------------------------------------------------------------------------- mapping
 
 
-def test_generate_dispatches_by_name(paragraphs):
-    pivot = retrieval.make_pair(paragraphs["en"], paragraphs["en"])
-    pair = retrieval.make_pair(paragraphs["de"], paragraphs["de"])
-    assert candidates.generate("exhaustive", pair) == candidates.exhaustive(pair)
-    assert candidates.generate("bm25", pair, pivot=pivot, top_k=2) == candidates.bm25_units(
-        pivot, 2
-    )
-    with pytest.raises(ConfigError, match="pivot"):
-        candidates.generate("bm25", pair)
-    with pytest.raises(ConfigError, match="one of"):
-        candidates.generate("splade", pair)
-
-
 # --------------------------------------------------------------------------- dense
 
 

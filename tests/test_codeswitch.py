@@ -424,7 +424,7 @@ def test_generate_all_and_report_tables(pairs, tmp_path: Path):
     )
     assert stats[1]["lexicons"] == {"de": {"path": "x/en-de.tsv"}}
     assert stats[1]["train_data"] == {"source": "fixture"}
-    table = report.switch_ratio_table(report.load_stats(tmp_path))
+    table = report.switch_ratio_table(stats)
     assert set(table["method"]) == {"bl-cs", "ml-cs"}  # zero-shot switches nothing
     assert list(table.columns) == list(report.RATIO_COLUMNS)
     assert ((table["ratio"] >= 0) & (table["ratio"] <= 1)).all()

@@ -422,11 +422,12 @@ def test_a_query_without_first_stage_candidates_counts_as_zero(setup: dict):
     data = Path(setup["dataset_dir"])
     for lang in ("en", "de"):
         squad = json.loads((data / f"{lang}.json").read_text(encoding="utf-8"))
-        squad["data"][0]["paragraphs"][0]["qas"].append(
+        paragraph = squad["data"][0]["paragraphs"][0]
+        paragraph["qas"].append(
             {
                 "id": "q9",
                 "question": "Xylophone zebra?",
-                "answers": [{"answer_start": 0, "text": "T"}],
+                "answers": [{"answer_start": 0, "text": paragraph["context"][0]}],
             }
         )
         (data / f"{lang}.json").write_text(json.dumps(squad), encoding="utf-8")
@@ -457,7 +458,11 @@ def test_sentence_task_candidates_are_the_same_paragraphs_in_every_language(setu
     for lang, contexts in texts.items():
         paragraphs = [{"context": c, "qas": []} for c in contexts]
         paragraphs[0]["qas"] = [
-            {"id": "q1", "question": questions[lang], "answers": [{"answer_start": 0, "text": "D"}]}
+            {
+                "id": "q1",
+                "question": questions[lang],
+                "answers": [{"answer_start": 0, "text": contexts[0][0]}],
+            }
         ]
         squad = {"version": "t", "data": [{"title": "t", "paragraphs": paragraphs}]}
         (data / f"{lang}.json").write_text(json.dumps(squad), encoding="utf-8")

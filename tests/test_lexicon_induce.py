@@ -88,14 +88,6 @@ def test_knn_and_k_are_capped_and_bad_method_fails(data):
         induce.induce(src, tgt, "cosine")
 
 
-def test_induce_pairs_returns_words_and_scores():
-    src = np.array([[1, 0], [0, 1]], dtype=np.float32)
-    tgt = np.array([[0, 2], [3, 0.1]], dtype=np.float32)
-    pairs = induce.induce_pairs(["dog", "cat"], src, ["katze", "hund"], tgt, method="nn")
-    assert [(s, t) for s, t, _ in pairs] == [("dog", "hund"), ("cat", "katze")]
-    assert pairs[1][2] == pytest.approx(1.0)
-
-
 def test_center_removes_the_mean_and_keeps_unit_rows(data):
     src, _ = data
     shifted = src + 5.0  # a shared offset, like a language-identity direction
@@ -105,9 +97,19 @@ def test_center_removes_the_mean_and_keeps_unit_rows(data):
     assert np.linalg.norm(centred.mean(axis=0)) < 0.1
 
 
-def test_resolve_device():
-    assert str(induce.resolve_device("cpu")) == "cpu"
-    assert induce.resolve_device("auto").type in ("cpu", "cuda")
+def test_resolve_device_is_the_one_rule():
+    import torch
+
+    from csir.devices import resolve_device
+    from csir.errors import ConfigError
+
+    assert resolve_device("cpu") == "cpu"
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ConfigError, match="'cudax' must be"):
+        resolve_device("cudax")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA device"):
+            resolve_device("cuda:0")
 
 
 @pytest.mark.gpu

@@ -8,7 +8,7 @@ import ir_measures
 import pytest
 
 from csir.errors import ConfigError, CsirError
-from csir.metrics import DEFAULT_MEASURES, aggregate, check_ids, parse_measures, per_query
+from csir.metrics import DEFAULT_MEASURES, check_ids, parse_measures, per_query
 
 # q1: graded, relevant at ranks 1 (rel 2) and 3 (rel 1); q2: one relevant at rank 3;
 # q3: relevant at rank 11 (outside the top 10) and one never retrieved.
@@ -42,11 +42,14 @@ def test_per_query_matches_hand_computed_values():
             assert got[measure, qid] == pytest.approx(value, abs=1e-12), (measure, qid)
 
 
-def test_aggregate_means_and_agrees_with_ir_measures():
-    agg = aggregate(per_query(RUN, QRELS))
-    assert list(agg.columns) == ["measure", "value", "n_queries"]
-    assert list(agg.measure) == list(DEFAULT_MEASURES)
-    by_name = agg.set_index("measure")
+def _means(table):
+    """Mean and count of each measure over its queries, as notebook 04 aggregates."""
+    return table.groupby("measure", sort=False)["value"].agg(value="mean", n_queries="size")
+
+
+def test_per_query_means_agree_with_ir_measures():
+    by_name = _means(per_query(RUN, QRELS))
+    assert list(by_name.index) == list(DEFAULT_MEASURES)
     assert by_name.loc["RR@10", "value"] == pytest.approx((1 + 1 / 3 + 0) / 3)
     assert by_name.loc["nDCG@10", "value"] == pytest.approx((NDCG_Q1 + 0.5) / 3)
     assert by_name.loc["R@100", "value"] == pytest.approx(2.5 / 3)
@@ -64,13 +67,13 @@ def test_missing_run_queries_are_refused_or_zero():
         per_query(RUN, qrels)
     table = per_query(RUN, qrels, ["RR@10"], missing="zero")
     assert table.set_index("query_id").loc["q4", "value"] == 0.0
-    agg = aggregate(table)
+    agg = _means(table)
     assert agg.n_queries.tolist() == [4]
     assert agg.value.tolist() == [pytest.approx((1 + 1 / 3 + 0 + 0) / 4)]
     # ir_measures 0.4.3 (pytrec_eval provider) also counts q4 as 0; older versions and other
     # providers skipped it. The explicit fill keeps csir's numbers independent of that.
     reference = ir_measures.calc_aggregate([ir_measures.RR @ 10], qrels, RUN)
-    assert reference[ir_measures.RR @ 10] == pytest.approx(agg.value[0], abs=1e-12)
+    assert reference[ir_measures.RR @ 10] == pytest.approx(agg.value.iloc[0], abs=1e-12)
 
 
 def test_check_ids_reports_counts_and_examples():
@@ -113,11 +116,3 @@ def test_measure_names_as_given_in_table():
     table = per_query(RUN, QRELS, ["AP", "P@1"])
     assert table.measure.unique().tolist() == ["AP", "P@1"]
     assert table.query_id.tolist() == ["q1", "q2", "q3"] * 2
-
-
-def test_aggregate_refuses_duplicates():
-    import pandas as pd
-
-    table = per_query(RUN, QRELS, ["RR@10"])
-    with pytest.raises(CsirError, match="duplicate"):
-        aggregate(pd.concat([table, table]))

@@ -130,7 +130,7 @@ def test_answer_between_sentences_goes_to_the_next_and_is_counted(tmp_path):
                             {
                                 "id": "x",
                                 "question": "where?",
-                                "answers": [{"answer_start": 12, "text": " "}],
+                                "answers": [{"answer_start": 12, "text": context[12]}],
                             }
                         ],
                     }
@@ -286,7 +286,7 @@ def many(tmp_path: Path) -> dict[str, Collection]:
                         {
                             "id": f"q{p}",
                             "question": f"Q{p} [{lang}]",
-                            "answers": [{"answer_start": len(texts[0]) + 1, "text": "S"}],
+                            "answers": [{"answer_start": len(texts[0]) + 1, "text": texts[1][0]}],
                         }
                     ],
                 }
@@ -596,8 +596,11 @@ _LAREQA_SENTENCES = {  # the lareqa README / data MANIFEST
 def test_real_xquad_r_is_parallel_with_lareqa_counts():
     from csir.data import xquad_r
 
-    paragraphs = xquad_r.load_all("paragraph")  # raises unless parallel
-    sentences = xquad_r.load_all("sentence")
+    langs = xquad_r.XQUAD_R_LANGUAGES
+    paragraphs = {lang: xquad_r.load_xquad_r(lang, "paragraph") for lang in langs}
+    sentences = {lang: xquad_r.load_xquad_r(lang, "sentence") for lang in langs}
+    xquad_r.check_parallel(paragraphs)  # raises unless parallel
+    xquad_r.check_parallel(sentences)
     for lang in xquad_r.XQUAD_R_LANGUAGES:
         assert len(paragraphs[lang].docs) == 240 and len(paragraphs[lang].queries) == 1190
         assert len(sentences[lang].docs) == _LAREQA_SENTENCES[lang], lang

@@ -25,12 +25,6 @@ RATIO_COLUMNS = (
 )
 
 
-def load_stats(output_dir: str | Path) -> list[dict[str, Any]]:
-    """Every ``train/**/stats.json`` under ``output_dir``, sorted by method, pair and p."""
-    stats = [io.read_json(path) for path in Path(output_dir).glob("train/*/*/p=*/stats.json")]
-    return sorted(stats, key=lambda s: (s["method"], s["pair"], s["p"]))
-
-
 def switch_ratio_table(stats: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per (method, pair, p, language): realised switch ratio overall and per side.
 

@@ -26,14 +26,13 @@ from typing import TYPE_CHECKING, Any
 from csir.backbones import OFFLINE_E5
 from csir.data.retrieval import MIXED, RetrievalPair, Run
 from csir.errors import ConfigError
+from csir.runs import ranked
 
 if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
-
-CANDIDATES = ("exhaustive", "bm25", "dense")
 
 
 def exhaustive(pair: RetrievalPair) -> Run:
@@ -190,11 +189,6 @@ def break_ties(run: Mapping[str, Mapping[str, float]]) -> Run:
     return broken
 
 
-def ranked(docs: Mapping[str, float]) -> list[tuple[str, float]]:
-    """``(docid, score)`` best first, ties broken by id: the order every run is read in."""
-    return sorted(docs.items(), key=lambda item: (-item[1], item[0]))
-
-
 def _natural_key(docid: str) -> tuple:
     """Sort ``"3-10-2"`` after ``"3-9-2"``: numeric parts as numbers."""
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in docid.split("-"))
@@ -265,31 +259,3 @@ def dense(
                 for i, v in zip(indices[row].tolist(), values[row].tolist(), strict=True)
             }
     return run
-
-
-def generate(
-    method: str,
-    pair: RetrievalPair,
-    *,
-    top_k: int = 100,
-    pivot: RetrievalPair | None = None,
-    pivot_run: Mapping[str, Mapping[str, float]] | None = None,
-    **dense_options: Any,
-) -> Run:
-    """Candidates by name (one of :data:`CANDIDATES`): the notebooks' single entry point.
-
-    ``"bm25"`` needs ``pivot`` (and reuses ``pivot_run``, its :func:`bm25_units`, when given, to
-    score the pivot once for all pairs); ``dense_options`` go to :func:`dense`. First-stage ties
-    are left for :func:`break_ties`.
-    """
-    if method == "exhaustive":
-        return exhaustive(pair)
-    if method == "bm25":
-        if pivot is None:
-            raise ConfigError("bm25 candidates need the pivot pair (e.g. en-en) to search in")
-        if pivot_run is None:
-            pivot_run = bm25_units(pivot, top_k)
-        return expand_units(pivot_run, pair)
-    if method == "dense":
-        return dense(pair, top_k=top_k, **dense_options)
-    raise ConfigError(f"candidates {method!r} must be one of {CANDIDATES}")

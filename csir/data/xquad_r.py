@@ -7,7 +7,7 @@ the languages are parallel (same articles, paragraphs and question ids in the sa
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -101,10 +101,3 @@ def summary(collections: Mapping[str, Collection]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
-
-
-def load_all(task: str, langs: Sequence[str] = XQUAD_R_LANGUAGES) -> dict[str, Collection]:
-    """Every requested XQuAD-R language (for MLIR and reports), checked to be parallel."""
-    collections = {lang: load_xquad_r(lang, task) for lang in langs}
-    check_parallel(collections)
-    return collections

@@ -16,11 +16,12 @@ are near everything, which plain nearest neighbour retrieves for many unrelated 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+
+from csir.devices import resolve_device
 
 METHODS = ("nn", "csls")
 #: Default memory for one chunk of scores (bytes); rows per chunk = budget / (4 · |T|).
@@ -43,13 +44,6 @@ class Neighbours:
     def best(self) -> np.ndarray:
         """Index of the best target per source word."""
         return self.indices[:, 0]
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU; any other string is passed to torch."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def normalize(
@@ -162,7 +156,7 @@ def nearest_neighbours(
         >>> nn = nearest_neighbours(en_vectors, de_vectors)  # doctest: +SKIP
         >>> de_words[nn.best[0]]  # doctest: +SKIP
     """
-    dev = resolve_device(device)
+    dev = torch.device(resolve_device(str(device)))
     s, t = normalize(src, dev), normalize(tgt, dev)
     rows = _chunk_rows(s.shape[0], t.shape[0], chunk_size, chunk_bytes)
     with torch.inference_mode():
@@ -185,7 +179,7 @@ def csls(
     Args:
         knn: neighbourhood size of the hubness terms ``r_T`` and ``r_S`` (10 in MUSE).
     """
-    dev = resolve_device(device)
+    dev = torch.device(resolve_device(str(device)))
     s, t = normalize(src, dev), normalize(tgt, dev)
     with torch.inference_mode():
         # two passes over the score chunks: hubness terms first, then the corrected top-k
@@ -215,22 +209,3 @@ def induce(
     if method == "csls":
         return csls(src, tgt, k=k, knn=knn, chunk_size=chunk_size, device=device, progress=progress)
     raise ValueError(f"method {method!r} must be one of {METHODS}")
-
-
-def induce_pairs(
-    src_words: Sequence[str],
-    src_vectors: np.ndarray,
-    tgt_words: Sequence[str],
-    tgt_vectors: np.ndarray,
-    method: str = "csls",
-    **kwargs,
-) -> list[tuple[str, str, float]]:
-    """Translate every source word to its best target word: ``[(src, tgt, score), ...]``.
-
-    Keyword arguments go to :func:`induce` (``knn``, ``chunk_size``, ``device``, ...).
-    """
-    result = induce(src_vectors, tgt_vectors, method, k=1, **kwargs)
-    return [
-        (word, tgt_words[int(i)], float(score))
-        for word, i, score in zip(src_words, result.indices[:, 0], result.scores[:, 0], strict=True)
-    ]

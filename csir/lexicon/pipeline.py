@@ -15,6 +15,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from csir.config import LexiconConfig
+from csir.devices import resolve_device
 from csir.errors import DataNotFoundError
 from csir.lexicon import bli, induce, readers, store, titles, wordvectors
 from csir.lexicon.readers import WordVectors
@@ -204,7 +205,7 @@ def induce_and_evaluate(
         "translating" every word by itself: MUSE test dictionaries hold many identical pairs),
         vocabulary sizes and seconds.
     """
-    dev = str(induce.resolve_device(device))
+    dev = resolve_device(str(device))
     encoder = None
     if clwe_source == "backbone":  # one lazily loaded model for all languages
         encoder = wordvectors.backbone_encoder(

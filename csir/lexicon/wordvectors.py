@@ -81,10 +81,10 @@ def backbone_encoder(
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
     """
     from csir import backbones
-    from csir.lexicon.induce import resolve_device
+    from csir.devices import resolve_device
 
     state: dict = {}
-    dev = str(resolve_device(device))
+    dev = resolve_device(str(device))
 
     def encode(words: Sequence[str]) -> np.ndarray:
         if "model" not in state:

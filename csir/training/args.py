@@ -10,13 +10,13 @@ import math
 from pathlib import Path
 from typing import Any
 
+from csir.devices import PRECISIONS
 from csir.errors import ConfigError
 from csir.heads import HEADS, HeadSpec, default_head
 
 LOSSES = ("pointwise", "listwise")  # same values as csir.training.losses.LOSSES (no torch here)
 
 OFFLINE_E5 = "e5-small-offline"  # same value as csir.backbones.OFFLINE_E5 (no numpy import here)
-PRECISIONS = ("fp32", "fp16", "bf16")
 
 #: Fields that never change the trained weights: a run may be resumed with other values.
 _RESUMABLE_FIELDS = frozenset({"checkpoint_every", "keep_checkpoints", "num_workers", "log_every"})
