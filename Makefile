@@ -63,7 +63,7 @@ smoke: ## all six notebooks in smoke mode on CPU (about 1.5 min); build/smoke/
 quick: ## the quick configuration (make all's job; 15 min on 2 cores after set-up); build/quick/
 	$(PIPELINE) configs/quick.yaml
 
-study: ## the CPU study: 15 models, all 1,190 questions (2.1 h on 2 cores); build/cpu/, figures/
+study: ## the CPU study: 15 models, all 1,190 questions (2.5 h on 2 cores); build/cpu/, figures/
 	$(PIPELINE) configs/cpu.yaml
 
 reproduce: ## the full offline configuration (needs a GPU; see README); build/offline-full/, figures/

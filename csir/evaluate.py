@@ -432,7 +432,8 @@ class Evaluation:
         return run
 
     def check_models(self, systems: Sequence[System] | None = None) -> list[str]:
-        """Drop the runs of every model whose files changed since they were made.
+        """Drop the runs of every model (of ``systems``, default all) whose files changed since
+        they were made.
 
         Each model-based system's run folder holds ``model.json``, the :func:`model_fingerprint`
         its runs were made with; a folder without it, or with other bytes (a model retrained in
