@@ -48,6 +48,17 @@ def test_a_vec_file_shorter_than_its_header_is_a_cut_download(tmp_path: Path):
     assert readers.read_vec(path, max_words=2).words == ["a", "b"]
 
 
+def test_a_vec_file_cut_inside_its_last_vector_is_a_cut_download(tmp_path: Path):
+    path = tmp_path / "cut.vec"
+    path.write_text("3 2\na 1 0\nb 0 1\nc 0.", encoding="utf-8")  # the download stopped here
+    with pytest.raises(InputError, match=r"cut\.vec:4: the file ends in the middle of a vector"):
+        readers.read_vec(path)
+    # The same short line with its line end is one of MUSE's corrupt lines: skipped, reported.
+    path.write_text("3 2\na 1 0\nb 0 1\nc 0.\n", encoding="utf-8")
+    with pytest.warns(UserWarning, match=r"skipped 1 line\(s\).*lines 4"):
+        assert readers.read_vec(path).words == ["a", "b"]
+
+
 def test_a_vec_file_without_one_readable_row_says_what_the_header_declares(tmp_path: Path):
     path = tmp_path / "dims.vec"
     path.write_text("2 300\na 1 0\nb 0 1\n", encoding="utf-8")

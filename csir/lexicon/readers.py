@@ -199,10 +199,12 @@ def read_vec(path: str | Path, max_words: int | None = None) -> WordVectors:
     skipped: list[int] = []
     duplicates = 0
     read = 0  # vector lines read, good or not
+    last = 0  # number of the last line read
     for number, line in lines:
         if len(words) >= limit:
             break
         read += 1
+        last = number
         # fastText separates with single spaces; a word may hold other (unicode) whitespace.
         parts = line.rstrip(" ").split(" ")
         if len(parts) != dim + 1 or not parts[0]:
@@ -226,6 +228,14 @@ def read_vec(path: str | Path, max_words: int | None = None) -> WordVectors:
         seen.add(parts[0])
         words.append(parts[0])
         rows.append(row)
+    if skipped and skipped[-1] == last and _ends_mid_line(path):
+        raise InputError(
+            path,
+            f"the file ends in the middle of a vector (line {last:,} has no line end and not "
+            f"{dim} numbers)",
+            line=last,
+            fix="the file was cut short (an interrupted download?): fetch it again",
+        )
     if skipped:
         shown = ", ".join(map(str, skipped[:_MAX_REPORTED_LINES]))
         more = "" if len(skipped) <= _MAX_REPORTED_LINES else ", ..."
@@ -249,6 +259,16 @@ def read_vec(path: str | Path, max_words: int | None = None) -> WordVectors:
             "separated by single spaces)",
         )
     return WordVectors(words, np.stack(rows), tuple(skipped), duplicates)
+
+
+def _ends_mid_line(path: str | Path) -> bool:
+    """True when the file's last byte is not a line end: a download cut inside a line."""
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        if fh.tell() == 0:
+            return False
+        fh.seek(-1, 2)
+        return fh.read(1) not in (b"\n", b"\r")
 
 
 def _wikititles_languages(path: Path) -> tuple[str, str]:
