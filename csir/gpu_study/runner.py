@@ -1,0 +1,332 @@
+"""The GPU side: unpack a bundle, train and evaluate its models within a budget, pack results."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import importlib.metadata
+import itertools
+import multiprocessing
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from csir import io, paths
+from csir.errors import CsirError
+from csir.gpu_study.plan import (
+    ABSENT_ON_GPU,
+    EVALUATION_NOTEBOOK,
+    MODEL_RECORDS,
+    RECORD_NAME,
+    RESULTS_NAME,
+    RETURN_LIMIT_BYTES,
+    RUNS_NAME,
+    TRAINING_NOTEBOOK,
+    StudyPlan,
+    block_absent_packages,
+    log,
+    read_plan,
+    safe_extract,
+)
+
+#: A worker process's plan and evaluation (collections loaded once per process).
+_WORKER: dict[str, Any] = {}
+
+
+@dataclasses.dataclass
+class _Clock:
+    """Wall time since the start and the deadline of the whole run."""
+
+    budget_s: float
+    start: float = dataclasses.field(default_factory=time.monotonic)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def left(self) -> float:
+        return self.budget_s - self.elapsed()
+
+
+def run(
+    bundle: str | Path,
+    out_dir: str | Path,
+    *,
+    budget_s: float = 420.0,
+    device: str = "auto",
+    workers: int = 1,
+    work_dir: str | Path | None = None,
+) -> Path:
+    """Train and evaluate the bundle's study within ``budget_s`` seconds; results to ``out_dir``.
+
+    Returns ``<out_dir>/results.tar.gz``. The run record (``gpu_run.json``, also in the tarball)
+    holds the device, versions, every job's seconds and the jobs the budget left out.
+    """
+    clock = _Clock(budget_s)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="csir-gpu-"))
+    record: dict[str, Any] = {
+        "budget_s": budget_s, "workers": workers, "phases": {}, "jobs": [], "skipped": [],
+    }  # fmt: skip
+    with _phase(record, "unpack", clock):
+        safe_extract(bundle, work / "bundle")
+        root = work / "bundle"
+        manifest = io.read_json(root / "manifest.json")
+        _install_wheels(root / "wheels", work / "site")
+        name = manifest["name"]
+        _point_environment(root, work, name)
+    record.update(_environment(device), bundle=manifest)
+    log(f"{record['device']}; torch {record['torch']}, transformers {record['transformers']}")
+
+    from csir import compact_backbone
+
+    with _phase(record, "backbone", clock):
+        compact_backbone.install_compact_e5(root / "backbone")
+    overrides: dict[str, Any] = {"device": device}
+    if (root / "dataset").is_dir():
+        overrides["dataset_dir"] = str(root / "dataset")
+    plan = read_plan(root / "config.yaml", overrides)
+    build = paths.build_dir()
+    try:
+        _train_and_evaluate(plan, record, clock, root / "config.yaml", overrides, workers)
+    finally:
+        record["elapsed_s"] = round(clock.elapsed(), 1)
+        io.write_json(build / RECORD_NAME, record)
+        results = _write_results(build, out_dir, record)
+    log(f"done in {clock.elapsed():.0f} s: {results}")
+    return results
+
+
+@contextlib.contextmanager
+def _phase(record: dict, name: str, clock: _Clock) -> Iterator[None]:
+    began = time.monotonic()
+    try:
+        yield
+    finally:
+        record["phases"][name] = round(time.monotonic() - began, 2)
+        log(f"{name}: {record['phases'][name]:.1f} s (at {clock.elapsed():.0f} s)")
+
+
+def _install_wheels(wheels: Path, site: Path) -> None:
+    """Install the bundle's wheels into ``site`` (no network, no dependencies); import from it."""
+    found = sorted(str(w) for w in wheels.glob("*.whl"))
+    if found:
+        command = [
+            sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+            "--disable-pip-version-check", "--target", str(site), *found,
+        ]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode:
+            raise CsirError(f"installing the bundle's wheels failed: {done.stderr.strip()[-600:]}")
+    sys.path.insert(0, str(site))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p
+    )
+    importlib.invalidate_caches()
+
+
+def _point_environment(root: Path, work: Path, name: str) -> None:
+    """Data mirror, cache and build folders inside the work folder; never the network."""
+    build = work / "build" / name
+    shutil.copytree(root / "build", build, dirs_exist_ok=True)
+    os.environ.update(
+        CSIR_DATA_DIR=str(root / "data"),
+        CSIR_CACHE_DIR=str(work / "cache"),
+        CSIR_BUILD_DIR=str(build),
+        CSIR_OFFLINE="1",
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        TRANSFORMERS_VERBOSITY="error",  # not a load report per model in the log
+    )
+
+
+def _environment(device: str) -> dict[str, Any]:
+    import torch
+    import transformers
+
+    cuda = torch.cuda.is_available() and device != "cpu"
+    return {
+        "device": torch.cuda.get_device_name(0) if cuda else f"CPU ({platform.processor() or '?'})",
+        "cuda": torch.version.cuda if cuda else None,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+        "cpu_threads": torch.get_num_threads(),
+    }
+
+
+def _train_and_evaluate(
+    plan: StudyPlan, record: dict, clock: _Clock, config: Path, overrides: dict, workers: int
+) -> None:
+    """Baselines first, then the models in ``workers`` processes (each trained and evaluated at
+    once) while the budget allows, then every run scored, also in those processes."""
+    from csir.evaluate import Evaluation
+
+    ev = Evaluation(plan.evaluation, model_dirs=[])
+    with _phase(record, "baselines", clock):
+        ev.make_runs(progress=False)
+    with _phase(record, "score_baselines", clock):
+        began = time.monotonic()
+        ev.score()
+        per_run = (time.monotonic() - began) / max(len(ev.systems) * len(ev.units()), 1)
+    jobs = plan.jobs()
+    record["units"] = len(ev.units())
+    log(f"{len(jobs)} models in {workers} processes, {clock.left():.0f} s left")
+    context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
+    blocked = [name for name in ABSENT_ON_GPU if name in sys.modules and not sys.modules[name]]
+    init = (str(config), overrides, workers, blocked)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=init)
+    with pool:
+        trained = _run_jobs(pool, plan, jobs, ev, record, clock, per_run, workers)
+        ev.add_models(trained)
+        with _phase(record, "score", clock):
+            units = ev.units()
+            scored = list(pool.map(_score_unit, [trained] * len(units), units))
+    order = {system.name: rank for system, rank in zip(ev.systems, itertools.count())}
+    for frames, _ in scored:
+        frames.sort(key=lambda frame: order[frame["model"].iat[0]])
+    ev.write_scores(scored)
+
+
+def _run_jobs(
+    pool: ProcessPoolExecutor,
+    plan: StudyPlan,
+    jobs: Sequence[tuple],
+    ev: Any,
+    record: dict,
+    clock: _Clock,
+    per_run: float,
+    workers: int,
+) -> list[Path]:
+    """Keep ``workers`` jobs in flight; start one only while its measured cost (the last job of
+    its entry) and the final scoring still fit. Returns the trained folders in plan order."""
+    queue = list(jobs)
+    pending: dict[Future, tuple[int, str, Path]] = {}
+    cost: dict[int, float] = {}
+    finished: dict[Path, None] = {}
+    failed = False
+    while queue or pending:
+        while queue and len(pending) < workers and not failed:
+            entry, file, folder, seed = queue.pop(0)
+            name = folder.relative_to(plan.training[entry].models_root()).as_posix()
+            systems = len(ev.systems) + len(finished) + len(pending) + 1
+            reserve = 20.0 + 2.0 * per_run * systems * len(ev.units()) / workers
+            expected = cost.get(entry, max(cost.values(), default=0.0))
+            if clock.left() < expected + reserve:
+                record["skipped"].append(name)
+                continue
+            future = pool.submit(_train_job, entry, str(file), str(folder), seed)
+            pending[future] = (entry, name, folder)
+        if not pending:
+            break
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            entry, name, folder = pending.pop(future)
+            try:
+                job = future.result()
+            except Exception as err:  # one failure stops new jobs; the finished ones still count
+                record.setdefault("errors", []).append(f"{name}: {type(err).__name__}: {err}")
+                log(f"{name} failed: {err!r}; no new models are started")
+                failed = True
+                continue
+            cost[entry] = job["train_s"] + job["evaluate_s"]
+            finished[folder] = None
+            record["jobs"].append({"model": name, **job})
+            log(
+                f"{name}: train {job['train_s']:.1f} s, evaluate {job['evaluate_s']:.1f} s; "
+                f"{len(finished)}/{len(jobs)} done, {clock.left():.0f} s left"
+            )
+    record["skipped"] += [
+        folder.relative_to(plan.training[entry].models_root()).as_posix()
+        for entry, _, folder, _ in queue
+    ]
+    if record["skipped"]:
+        log(f"the budget left out {len(record['skipped'])} models: {record['skipped']}")
+    return [folder for _, _, folder, _ in jobs if folder in finished]
+
+
+def _worker_init(config: str, overrides: dict, workers: int, blocked: Sequence[str]) -> None:
+    block_absent_packages(blocked)  # the dry run's rule holds in the workers too
+    import torch
+
+    from csir.evaluate import Evaluation
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    plan = read_plan(config, overrides)
+    _WORKER.update(plan=plan, evaluation=Evaluation(plan.evaluation, model_dirs=[]))
+
+
+def _train_job(entry: int, file: str, folder: str, seed: int) -> dict[str, Any]:
+    """Train one model and make its runs of every pair (in a worker process)."""
+    from csir import training
+
+    plan, ev = _WORKER["plan"], _WORKER["evaluation"]
+    cfg = plan.training[entry]
+    began = time.monotonic()
+    training.train(cfg.training_args(seed), file, folder, progress=False, dev_file=cfg.dev_file())
+    trained = time.monotonic()
+    ev.make_runs(ev.add_models([Path(folder)]), progress=False)
+    done = time.monotonic()
+    info = io.read_json(Path(folder) / "csir_training.json")
+    return {
+        "train_s": round(trained - began, 2),
+        "evaluate_s": round(done - trained, 2),
+        "steps": info.get("steps"),
+        "selected_step": info.get("selected_step"),
+        "train_seconds": info.get("train_seconds"),
+        "examples_per_s": info.get("examples_per_s"),
+        "tokens_per_s": info.get("tokens_per_s"),
+        "dev_mrr": info.get("dev_mrr"),
+        "layers": io.read_json(Path(folder) / "config.json")["num_hidden_layers"],
+        "pid": os.getpid(),
+    }
+
+
+def _score_unit(model_dirs: Sequence[Path], unit: tuple[str, int | None]) -> tuple[list, dict]:
+    """Per-query values of every system on one (pair, draw), in a worker process."""
+    ev = _WORKER["evaluation"]
+    ev.add_models(model_dirs)
+    return ev.score_unit(unit)
+
+
+def _write_results(build: Path, out_dir: Path, record: dict) -> Path:
+    """``results.tar.gz`` (what notebooks 05-06 need) and, when small enough, ``runs.tar.gz``."""
+    keep = [build / RECORD_NAME]
+    evaluation = build / EVALUATION_NOTEBOOK
+    keep += [evaluation / n for n in ("metrics.csv", "per_query.parquet", "pairs.csv")]
+    keep += sorted(evaluation.glob("runs/*/*/settings.json"))
+    models = build / TRAINING_NOTEBOOK / "models"
+    keep += sorted(p for n in MODEL_RECORDS for p in models.rglob(n))
+    results = out_dir / RESULTS_NAME
+    if not _tar_files(results, build, [p for p in keep if p.is_file()], RETURN_LIMIT_BYTES):
+        log(f"{RESULTS_NAME} would pass {RETURN_LIMIT_BYTES / 2**20:.0f} MiB: fewer measures")
+    runs = sorted(evaluation.glob("runs/**/*.trec"))
+    if runs and not _tar_files(out_dir / RUNS_NAME, build, runs, RETURN_LIMIT_BYTES):
+        log(f"the TREC runs pass {RETURN_LIMIT_BYTES / 2**20:.0f} MiB compressed: left out")
+    return results
+
+
+def _tar_files(archive: Path, root: Path, files: Sequence[Path], limit: int) -> bool:
+    """A gzip tarball of ``files`` (paths relative to ``root``); stops, writing nothing, as soon
+    as it passes ``limit`` bytes (a file too big to come back costs no more time)."""
+    tmp = archive.with_name(archive.name + ".tmp")
+    with open(tmp, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar:
+        for path in files:
+            tar.add(path, arcname=path.relative_to(root).as_posix(), recursive=False)
+            if raw.tell() > limit:
+                break
+    if tmp.stat().st_size > limit:
+        tmp.unlink()
+        return False
+    os.replace(tmp, archive)
+    return True
