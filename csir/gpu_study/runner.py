@@ -13,7 +13,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -37,6 +36,7 @@ from csir.gpu_study.plan import (
     log,
     read_plan,
     safe_extract,
+    write_tar,
 )
 
 #: A worker process's plan and evaluation (collections loaded once per process).
@@ -308,25 +308,9 @@ def _write_results(build: Path, out_dir: Path, record: dict) -> Path:
     models = build / TRAINING_NOTEBOOK / "models"
     keep += sorted(p for n in MODEL_RECORDS for p in models.rglob(n))
     results = out_dir / RESULTS_NAME
-    if not _tar_files(results, build, [p for p in keep if p.is_file()], RETURN_LIMIT_BYTES):
+    if not write_tar(results, build, [p for p in keep if p.is_file()], RETURN_LIMIT_BYTES):
         log(f"{RESULTS_NAME} would pass {RETURN_LIMIT_BYTES / 2**20:.0f} MiB: fewer measures")
     runs = sorted(evaluation.glob("runs/**/*.trec"))
-    if runs and not _tar_files(out_dir / RUNS_NAME, build, runs, RETURN_LIMIT_BYTES):
+    if runs and not write_tar(out_dir / RUNS_NAME, build, runs, RETURN_LIMIT_BYTES):
         log(f"the TREC runs pass {RETURN_LIMIT_BYTES / 2**20:.0f} MiB compressed: left out")
     return results
-
-
-def _tar_files(archive: Path, root: Path, files: Sequence[Path], limit: int) -> bool:
-    """A gzip tarball of ``files`` (paths relative to ``root``); stops, writing nothing, as soon
-    as it passes ``limit`` bytes (a file too big to come back costs no more time)."""
-    tmp = archive.with_name(archive.name + ".tmp")
-    with open(tmp, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar:
-        for path in files:
-            tar.add(path, arcname=path.relative_to(root).as_posix(), recursive=False)
-            if raw.tell() > limit:
-                break
-    if tmp.stat().st_size > limit:
-        tmp.unlink()
-        return False
-    os.replace(tmp, archive)
-    return True
