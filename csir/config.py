@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from csir import languages, paths
 from csir.devices import SCORING_PRECISIONS, check_device_name
 from csir.errors import ConfigError
+from csir.ids import CUSTOM, ML_CS, TRAINING_METHODS, WIKI_CS, TrainingSetId
 
 
 def _type_name(tp: Any) -> str:
@@ -120,7 +121,6 @@ def _check_probabilities(values: tuple[float, ...]) -> None:
 
 
 LEXICON_SOURCES = ("muse", "clwe_nn", "clwe_csls", "titles")
-CS_METHODS = ("zero-shot", "bl-cs", "ml-cs", "wiki-cs")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]*")
 
 
@@ -133,20 +133,27 @@ def _require_folder_name(value: str, name: str) -> None:
     )
 
 
-def _check_train_set(name: str) -> None:
-    """``<method>/<pair>/p=<p>`` as notebook 02 names its folders."""
-    parts = name.split("/")
-    shape = (
-        f"train set {name!r} must look like '<method>/<pair>/p=<p>' with a method in "
-        f"{CS_METHODS}, e.g. 'bl-cs/en-de/p=0.5' (a folder under notebook 02's train/)"
-    )
-    _require(len(parts) == 3 and parts[0] in CS_METHODS and parts[2].startswith("p="), shape)
-    _require_folder_name(parts[1], f"train set {name!r}: the pair")
+def _layout_training_set(file: Path) -> TrainingSetId | None:
+    """The training set of a file at ``…/train/<method>/<pair>/p=<p>/<file>`` (else None)."""
+    parts = file.parts
+    if len(parts) < 5 or parts[-5] != "train":
+        return None
     try:
-        p = float(parts[2][2:])
-    except ValueError:
-        p = float("nan")
-    _require(0.0 <= p <= 1.0, f"train set {name!r}: p must be a number in [0, 1]")
+        return TrainingSetId.parse("/".join(parts[-4:-1]))
+    except ConfigError:
+        return None
+
+
+def _training_set_names(names: Sequence[str]) -> tuple[str, ...]:
+    """``train_sets`` checked and named as notebook 02 names its folders (``p=0.50``: ``p=0.5``)."""
+    out = []
+    for name in names:
+        try:
+            out.append(TrainingSetId.parse(name).name)
+        except ConfigError as err:
+            raise ConfigError(f"train_sets: {err}") from None
+    _require(len(set(out)) == len(out), f"train_sets {list(names)} name a training set twice")
+    return tuple(out)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,7 +243,7 @@ class DataGenerationConfig(NotebookConfig):
     lexicon_dir: str = ""
     lexicon_source: str = "muse"
     titles_source: str = "titles"
-    methods: tuple[str, ...] = CS_METHODS
+    methods: tuple[str, ...] = TRAINING_METHODS
     pairs: tuple[str, ...] = ("en-de", "en-ar", "de-ru")
     ml_languages: tuple[str, ...] = ("de", "ru", "it", "nl", "ar")
     probabilities: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
@@ -284,14 +291,17 @@ class DataGenerationConfig(NotebookConfig):
         )
         _require(len(self.methods) > 0, "methods must not be empty")
         for method in self.methods:
-            _require(method in CS_METHODS, f"method {method!r} must be one of {CS_METHODS}")
+            _require(
+                method in TRAINING_METHODS,
+                f"method {method!r} must be one of {', '.join(TRAINING_METHODS)}",
+            )
         for pair in self.pairs:
             languages.parse_pair(pair)
         for code in self.ml_languages:
             languages.check_language(code)
             _require(code != "en", "ml_languages lists languages to switch into; drop 'en'")
         _require(
-            len(self.ml_languages) > 0 or not {"ml-cs", "wiki-cs"} & set(self.methods),
+            len(self.ml_languages) > 0 or not {ML_CS, WIKI_CS} & set(self.methods),
             "ml_languages must not be empty for ml-cs and wiki-cs",
         )
         for pair in self.pairs:
@@ -606,6 +616,7 @@ class TrainingConfig(NotebookConfig):
     smoke: bool | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "train_sets", _training_set_names(self.train_sets))
         super().__post_init__()
         if self.smoke:
             if not self.train_file:
@@ -627,8 +638,6 @@ class TrainingConfig(NotebookConfig):
             bool(self.train_file) or len(self.train_sets) > 0,
             "give train_file or at least one of train_sets",
         )
-        for name in self.train_sets:
-            _check_train_set(name)
         _require(len(self.seeds) > 0, "seeds must not be empty (the paper: 1, 2, 3)")
         _require(len(set(self.seeds)) == len(self.seeds), f"seeds {self.seeds} repeat a seed")
         for seed in self.seeds:
@@ -675,14 +684,13 @@ class TrainingConfig(NotebookConfig):
         base = self.models_root() / model_dir_name(self.backbone, self.num_layers)
         if self.train_file:
             file = Path(self.train_file).expanduser().resolve()
-            parts = file.parts
-            if len(parts) >= 5 and parts[-5] == "train" and parts[-2].startswith("p="):
-                folders = [(file, base.joinpath(*parts[-4:-1]))]
-            else:
-                folders = [(file, base / "custom" / file.stem)]
+            found = _layout_training_set(file)
+            folder = found.directory(base) if found else base / CUSTOM / file.stem
+            folders = [(file, folder)]
         else:
             train_root = self.data_path() / "train"
-            folders = [(train_root / name / "train.jsonl", base / name) for name in self.train_sets]
+            sets = [TrainingSetId.parse(name) for name in self.train_sets]
+            folders = [(t.directory(train_root) / "train.jsonl", t.directory(base)) for t in sets]
         return [
             (file, folder / f"seed={seed}", seed) for seed in self.seeds for file, folder in folders
         ]
@@ -706,7 +714,7 @@ class FiguresConfig(NotebookConfig):
     cs_system: str = ""
     main_p: float = 0.5
     wiki_p: float = 1.0
-    ablation_method: str = "ml-cs"
+    ablation_method: str = ML_CS
     formats: tuple[str, ...] = ("pdf", "png")
     dpi: int = 300
     smoke: bool | None = None
@@ -727,7 +735,7 @@ class FiguresConfig(NotebookConfig):
         _require(len(self.formats) > 0, "formats must not be empty")
         _require(0.0 < self.main_p <= 1.0 and 0.0 < self.wiki_p <= 1.0, "p must be in (0, 1]")
         _require(
-            self.ablation_method in ("ml-cs", "wiki-cs"),
+            self.ablation_method in (ML_CS, WIKI_CS),
             "ablation_method must be ml-cs or wiki-cs (one model for every pair)",
         )
         _require(50 <= self.dpi <= 1200, "dpi must be in [50, 1200]")

@@ -41,6 +41,7 @@ from csir.config import EvaluationConfig
 from csir.data import candidates as candidates_lib
 from csir.data import retrieval
 from csir.errors import ConfigError, CsirError
+from csir.ids import BI_ENCODER, FIRST_STAGE, TRANSLATE_TEST, SystemId
 
 METRIC_COLUMNS = (
     "model",
@@ -53,12 +54,8 @@ METRIC_COLUMNS = (
     "n_queries",
 )
 PER_QUERY_COLUMNS = (*METRIC_COLUMNS[:5], "query_id", "measure", "value")
-ZERO_SHOT = "zero-shot"
 #: Tokens per text of the dense first stage when ``max_length`` is 0 (each model's own).
 DENSE_MAX_LENGTH = 256
-TRANSLATE_TEST = "translate-test"
-FIRST_STAGE = "first-stage"
-BI_ENCODER = "bi-encoder"
 #: Parameters that change a run's content: a run folder written with other values is refused.
 RUN_SETTINGS = (
     "dataset",
@@ -167,10 +164,9 @@ def plan_systems(
         systems.append(System(name, "reranker", Path(folder)))
     if translate_test:
         for name, folder in names.items():
-            parts = name.split("/")
-            if ZERO_SHOT in parts:
-                parts[parts.index(ZERO_SHOT)] = TRANSLATE_TEST
-                systems.append(System("/".join(parts), TRANSLATE_TEST, folder))
+            system = SystemId.parse(name)
+            if system.is_zero_shot:
+                systems.append(System(system.as_translate_test().name, TRANSLATE_TEST, folder))
     return systems
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from csir.ids import ML_CS
 from csir.results import METHOD_LABELS, SETTINGS
 
 COLUMN_WIDTH = 3.3
@@ -133,7 +134,7 @@ def _pairs(n: int) -> str:
     return f"{n} pair" if n == 1 else f"{n} pairs"
 
 
-def p_ablation(table: pd.DataFrame, *, method: str = "ml-cs", measure: str = "RR@10"):
+def p_ablation(table: pd.DataFrame, *, method: str = ML_CS, measure: str = "RR@10"):
     """(c) The setting averages over switch probability p; p = 0 is the zero-shot model."""
     import seaborn as sns
 

@@ -24,18 +24,27 @@ import pandas as pd
 
 from csir import languages
 from csir.errors import CsirError
+from csir.ids import (
+    BI_ENCODER,
+    BL_CS,
+    CS_METHODS,
+    FIRST_STAGE,
+    ML_CS,
+    TRANSLATE_TEST,
+    WIKI_CS,
+    ZERO_SHOT,
+    SystemId,
+)
 
-FIRST_STAGE = "first-stage"
 #: Display names of the methods, in the order the figures show them.
 METHOD_LABELS = {
     FIRST_STAGE: "First stage",
-    "zero-shot": "Zero-shot",
-    "translate-test": "Translate-Test",
-    "bl-cs": "BL-CS",
-    "ml-cs": "ML-CS",
-    "wiki-cs": "Wiki-CS",
+    ZERO_SHOT: "Zero-shot",
+    TRANSLATE_TEST: "Translate-Test",
+    BL_CS: "BL-CS",
+    ML_CS: "ML-CS",
+    WIKI_CS: "Wiki-CS",
 }
-CS_METHODS = ("bl-cs", "ml-cs", "wiki-cs")
 SETTINGS = ("MoIR", "CLIR", "MLIR")
 SYSTEM_COLUMNS = ("backbone", "method", "train_pair", "p", "seed", "system")
 
@@ -48,7 +57,10 @@ def setting(query_lang: str, doc_lang: str) -> str:
 
 
 def parse_system(name: str) -> dict[str, object]:
-    """Split a system name into backbone, method, training pair, p, seed and the seedless name.
+    """The columns :data:`SYSTEM_COLUMNS` of a system name (see :class:`csir.ids.SystemId`).
+
+    ``system`` is the seedless name; a first stage has method ``first-stage`` and its own
+    method (``bm25``) as ``train_pair``.
 
     Example:
         >>> parse_system("e5/bl-cs/en-de/p=0.5/seed=2")["method"]
@@ -56,24 +68,19 @@ def parse_system(name: str) -> dict[str, object]:
         >>> parse_system("first-stage/bm25")["backbone"]
         'first-stage'
     """
-    parts = name.split("/")
-    out: dict[str, object] = dict(
-        backbone=parts[0], method="", train_pair="", p=np.nan, seed=np.nan, system=name
+    system = SystemId.parse(name)
+    if system.backbone == FIRST_STAGE:
+        method, train_pair = FIRST_STAGE, system.method
+    else:
+        method, train_pair = system.method, system.train_pair
+    return dict(
+        backbone=system.backbone,
+        method=method,
+        train_pair=train_pair,
+        p=system.p,
+        seed=np.nan if system.seed is None else system.seed,
+        system=system.without_seed().name,
     )
-    if parts[0] == FIRST_STAGE:
-        out["method"] = FIRST_STAGE
-        out["train_pair"] = "/".join(parts[1:])
-        return out
-    rest = parts[1:]
-    if rest and rest[-1].startswith("seed="):
-        out["seed"] = int(rest[-1][5:])
-        out["system"] = "/".join(parts[:-1])
-        rest = rest[:-1]
-    if len(rest) >= 3 and rest[2].startswith("p="):
-        out["method"], out["train_pair"], out["p"] = rest[0], rest[1], float(rest[2][2:])
-    elif rest:
-        out["method"] = rest[0]
-    return out
 
 
 def annotate(metrics: pd.DataFrame, measure: str) -> pd.DataFrame:
@@ -96,7 +103,7 @@ def annotate(metrics: pd.DataFrame, measure: str) -> pd.DataFrame:
 def backbones(rows: pd.DataFrame) -> list[str]:
     """Backbones with a zero-shot model, the one with the most systems first."""
     models = rows[rows["backbone"] != FIRST_STAGE]
-    with_zero_shot = set(models.loc[models["method"] == "zero-shot", "backbone"])
+    with_zero_shot = set(models.loc[models["method"] == ZERO_SHOT, "backbone"])
     counts = models[models["backbone"].isin(with_zero_shot)].groupby("backbone")["system"].nunique()
     return sorted(counts.index, key=lambda b: (-counts[b], b))
 
@@ -123,17 +130,17 @@ def method_scores(rows: pd.DataFrame, *, main_p: float = 0.5, wiki_p: float = 1.
         mine = rows[rows["backbone"] == backbone]
         first = rows[rows["method"] == FIRST_STAGE]
         picks = {
-            "zero-shot": mine[mine["method"] == "zero-shot"],
-            "translate-test": mine[mine["method"] == "translate-test"],
-            "ml-cs": mine[(mine["method"] == "ml-cs") & np.isclose(mine["p"], main_p)],
-            "wiki-cs": mine[(mine["method"] == "wiki-cs") & np.isclose(mine["p"], wiki_p)],
+            ZERO_SHOT: mine[mine["method"] == ZERO_SHOT],
+            TRANSLATE_TEST: mine[mine["method"] == TRANSLATE_TEST],
+            ML_CS: mine[(mine["method"] == ML_CS) & np.isclose(mine["p"], main_p)],
+            WIKI_CS: mine[(mine["method"] == WIKI_CS) & np.isclose(mine["p"], wiki_p)],
         }
         for method, frame in [(FIRST_STAGE, first), *picks.items()]:
             if frame.empty:
                 continue
             table = frame.assign(backbone=backbone, method=method, source=frame["system"])
             out.append(table[["backbone", "method", "seed", *keys, "value", "source"]])
-        bl = mine[(mine["method"] == "bl-cs") & np.isclose(mine["p"], main_p)]
+        bl = mine[(mine["method"] == BL_CS) & np.isclose(mine["p"], main_p)]
         if not bl.empty:
             out.append(_matched_bl_cs(bl, backbone))
     if not out:
@@ -155,7 +162,7 @@ def _matched_bl_cs(bl: pd.DataFrame, backbone: str) -> pd.DataFrame:
     grouped = bl.groupby(keys, dropna=False)
     table = grouped["value"].mean().to_frame()
     table["source"] = grouped["system"].agg(lambda s: "+".join(sorted(set(s))))
-    table = table.reset_index().assign(backbone=backbone, method="bl-cs")
+    table = table.reset_index().assign(backbone=backbone, method=BL_CS)
     return table[
         ["backbone", "method", "seed", "query_lang", "doc_lang", "setting", "value", "source"]
     ]
@@ -245,7 +252,7 @@ def _language_rank(code: str) -> tuple[int, str]:
 def zero_shot_system(rows: pd.DataFrame, backbone: str) -> str:
     """The seedless zero-shot system of ``backbone``."""
     names = sorted(
-        set(rows.loc[(rows["backbone"] == backbone) & (rows["method"] == "zero-shot"), "system"])
+        set(rows.loc[(rows["backbone"] == backbone) & (rows["method"] == ZERO_SHOT), "system"])
     )
     if not names:
         raise CsirError(
@@ -301,9 +308,9 @@ def _system_rank(system: str) -> tuple[int, str]:
     parsed = parse_system(system)
     if parsed["method"] == FIRST_STAGE:
         return 0, system
-    if parsed["backbone"] == "bi-encoder":
+    if parsed["backbone"] == BI_ENCODER:
         return 1, system
-    return (2 if parsed["method"] == "zero-shot" else 3), system
+    return (2 if parsed["method"] == ZERO_SHOT else 3), system
 
 
 def results_table(
@@ -361,14 +368,14 @@ def markdown_table(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def p_ablation(rows: pd.DataFrame, backbone: str, method: str = "ml-cs") -> pd.DataFrame:
+def p_ablation(rows: pd.DataFrame, backbone: str, method: str = ML_CS) -> pd.DataFrame:
     """Setting averages of ``method`` at every p, and of the zero-shot model as p = 0.
 
     Each setting averages over the pairs that every p (and zero-shot) was evaluated on.
     Output columns: ``setting, p, mean, sd, n_seeds, n_pairs``.
     """
-    mine = rows[(rows["backbone"] == backbone) & rows["method"].isin([method, "zero-shot"])]
-    if method == "bl-cs":
+    mine = rows[(rows["backbone"] == backbone) & rows["method"].isin([method, ZERO_SHOT])]
+    if method == BL_CS:
         raise CsirError("the p ablation averages over pairs; use ml-cs (one model for all pairs)")
     if mine[mine["method"] == method]["p"].nunique() < 2:
         raise CsirError(

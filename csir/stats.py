@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from csir.errors import ConfigError, CsirError
+from csir.ids import SystemId
 
 TESTS = ("t-test", "permutation")
 CORRECTIONS = ("bonferroni", "holm", "none")
@@ -48,15 +48,12 @@ SIGNIFICANCE_COLUMNS = (
 #: Power at which :func:`minimum_detectable_effect` is reported.
 POWER = 0.8
 PAIR_KEYS = ["dataset", "task", "query_lang", "doc_lang", "measure"]
-_SEED = re.compile(r"/seed=(\d+)$")
 
 
 def split_seed(model: str) -> tuple[str, int | None]:
     """``"e5/bl-cs/en-de/p=0.5/seed=2"`` → ``("e5/bl-cs/en-de/p=0.5", 2)``; no seed → None."""
-    match = _SEED.search(model)
-    if not match:
-        return model, None
-    return model[: match.start()], int(match.group(1))
+    system = SystemId.parse(model)
+    return system.without_seed().name, system.seed
 
 
 def paired_t_test(system: Sequence[float], baseline: Sequence[float]) -> float:
@@ -313,13 +310,13 @@ def zero_shot_baselines(systems: Sequence[str]) -> dict[str, list[str]]:
     Systems that are no model of a backbone with a zero-shot model (e.g. ``first-stage/bm25``)
     are compared with every zero-shot baseline. Seeds are ignored (names may carry them or not).
     """
-    names = list(dict.fromkeys(split_seed(s)[0] for s in systems))
-    baselines = {n.split("/")[0]: n for n in names if "zero-shot" in n.split("/")}
+    ids = list(dict.fromkeys(SystemId.parse(s).without_seed() for s in systems))
+    baselines = {i.backbone: i.name for i in ids if i.is_zero_shot}
     out: dict[str, list[str]] = {}
-    for name in names:
+    for system in ids:
+        name, backbone = system.name, system.backbone
         if name in baselines.values():
             continue
-        backbone = name.split("/")[0]
         targets = [baselines[backbone]] if backbone in baselines else list(baselines.values())
         for target in targets:
             out.setdefault(target, []).append(name)

@@ -8,7 +8,7 @@
 """
 
 from csir.codeswitch.generation import (
-    MIXED,
+    CODE_MIXED,
     RECORD_KEYS,
     Job,
     RecordSwitcher,
@@ -38,7 +38,7 @@ from csir.codeswitch.switch import (
 )
 
 __all__ = [
-    "MIXED",
+    "CODE_MIXED",
     "RECORD_KEYS",
     "Job",
     "NormalisedLexicon",

@@ -48,14 +48,24 @@ from csir import io, languages
 from csir import stopwords as stopwordlists
 from csir import text as textlib
 from csir.codeswitch import switch
-from csir.config import CS_METHODS
 from csir.errors import ConfigError
+from csir.ids import (
+    BL_CS,
+    ML_CS,
+    ML_PAIR,
+    TRAINING_METHODS,
+    WIKI_CS,
+    WIKI_PAIR,
+    ZERO_SHOT,
+    ZERO_SHOT_PAIR,
+    TrainingSetId,
+)
 
-ZERO_SHOT, BL_CS, ML_CS, WIKI_CS = CS_METHODS
 #: Keys of every training/dev record, in file order.
 RECORD_KEYS = ("qid", "pid", "query", "passage", "label", "query_lang", "doc_lang")
-#: Record language of ML-CS texts, whose tokens come from several languages.
-MIXED = "mix"
+#: Record language of ML-CS texts, whose tokens come from several languages within one text
+#: (unlike :data:`csir.languages.MIXED`, an MLIR side whose texts are each in one language).
+CODE_MIXED = "mix"
 SIDES = ("query", "passage")
 _STATS = "_switch_counts"
 #: Live switchers by token: what forked map workers inherit instead of unpickling the tables.
@@ -84,15 +94,21 @@ class Job:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "p", float(self.p))
+        TrainingSetId(self.method, self.pair, self.p)  # the same rules as every training set
+
+    @property
+    def training_set(self) -> TrainingSetId:
+        """The identity of the set this job writes."""
+        return TrainingSetId(self.method, self.pair, self.p)
 
     @property
     def name(self) -> str:
         """``method/pair/p=<p>``, the job's folder under ``train/``."""
-        return f"{self.method}/{self.pair}/p={self.p}"
+        return self.training_set.name
 
     def directory(self, output_dir: str | Path) -> Path:
         """``<output_dir>/train/<method>/<pair>/p=<p>``."""
-        return Path(output_dir) / "train" / self.method / self.pair / f"p={self.p}"
+        return self.training_set.directory(Path(output_dir) / "train")
 
     def key(self) -> int:
         """Stable 32-bit key of (method, pair, p) that seeds the record generators."""
@@ -103,7 +119,7 @@ class Job:
         if self.method == BL_CS:
             return languages.parse_pair(self.pair)
         if self.method == ML_CS:
-            return MIXED, MIXED
+            return CODE_MIXED, CODE_MIXED
         return "en", "en"
 
 
@@ -117,7 +133,7 @@ def plan_jobs(
     """All jobs of a configuration, in a fixed order.
 
     Args:
-        methods: subset of :data:`csir.config.CS_METHODS`.
+        methods: subset of :data:`csir.ids.TRAINING_METHODS`.
         pairs: BL-CS pairs (query-document), e.g. ``["en-de", "de-ru"]``.
         probabilities: switch probabilities of BL-CS and ML-CS.
         pool: languages of ML-CS and Wiki-CS.
@@ -126,7 +142,7 @@ def plan_jobs(
     jobs: list[Job] = []
     for method in methods:
         if method == ZERO_SHOT:
-            jobs.append(Job(ZERO_SHOT, "en-en", 0.0))
+            jobs.append(Job(ZERO_SHOT, ZERO_SHOT_PAIR, 0.0))
         elif method == BL_CS:
             for pair in pairs:
                 query_lang, doc_lang = languages.parse_pair(pair)
@@ -135,11 +151,11 @@ def plan_jobs(
                     raise ConfigError(f"BL-CS pair {pair!r} has nothing to switch (use zero-shot)")
                 jobs.extend(Job(BL_CS, pair, p, switched) for p in probabilities)
         elif method == ML_CS:
-            jobs.extend(Job(ML_CS, "ml", p, _pool(pool)) for p in probabilities)
+            jobs.extend(Job(ML_CS, ML_PAIR, p, _pool(pool)) for p in probabilities)
         elif method == WIKI_CS:
-            jobs.append(Job(WIKI_CS, "wiki", wiki_probability, _pool(pool)))
+            jobs.append(Job(WIKI_CS, WIKI_PAIR, wiki_probability, _pool(pool)))
         else:
-            raise ConfigError(f"method {method!r} must be one of {CS_METHODS}")
+            raise ConfigError(f"method {method!r} must be one of {', '.join(TRAINING_METHODS)}")
     return jobs
 
 
@@ -355,7 +371,7 @@ class RecordSwitcher:
         return int(content), None, None
 
     def _switch(self, side: int, text: str, target: str, rng, counts: list[int]) -> str:
-        """Switch one text towards ``target`` (a language, ``MIXED`` or ``"en"``: unchanged).
+        """Switch one text towards ``target`` (a language, ``CODE_MIXED`` or ``"en"``: unchanged).
 
         Makes the same draws, in the same order, as :func:`~csir.codeswitch.switch.bilingual`,
         :func:`~csir.codeswitch.switch.multilingual` and :func:`~csir.codeswitch.switch.wiki`
@@ -366,7 +382,7 @@ class RecordSwitcher:
         n_content, matches, fallback = self._prepared(text, target)
         base = 2 * side * self.width
         total = base + 2 * (self.width - 1)
-        if target == MIXED:
+        if target == CODE_MIXED:
             for slot in range(self.width - 1):
                 counts[base + 2 * slot] += n_content
         else:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from csir import io
+from csir import io, languages
 from csir.errors import ConfigError, CsirError, InputError
 from csir.runs import Qrels, Run, read_qrels
 
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TASKS = ("paragraph", "sentence")
-MIXED = "xx"
+MIXED = languages.MIXED
 """Language code of a mixed-language (MLIR) side."""
 ENGLISH = "en"
 
