@@ -328,7 +328,7 @@ def results_table(
     """
     rows = rows.assign(pair=rows["query_lang"] + "-" + rows["doc_lang"])
     pairs = list(dict.fromkeys(rows["pair"]))
-    values = rows.groupby(["system", "pair"])["value"].agg(["mean", "std", "size"])
+    values = seed_mean(rows, ["system", "pair"]).set_index(["system", "pair"])
     sig = significance[significance["measure"] == measure]
     sig = sig.assign(pair=sig["query_lang"] + "-" + sig["doc_lang"])
     if "identical" in sig:
@@ -342,7 +342,7 @@ def results_table(
             if (system, pair) not in values.index:
                 cells[pair] = "–"
                 continue
-            mean, sd, n = values.loc[(system, pair)]
+            mean, sd, n = values.loc[(system, pair), ["mean", "sd", "n_seeds"]]
             cell = f"{mean:.3f}" + (f" ± {sd:.3f}" if n > 1 else "")
             if (system, pair) in by_system.index:
                 row = by_system.loc[(system, pair)]

@@ -21,6 +21,7 @@ import pandas as pd
 
 from csir.errors import ConfigError, CsirError
 from csir.ids import SystemId
+from csir.results import seed_mean
 
 TESTS = ("t-test", "permutation")
 CORRECTIONS = ("bonferroni", "holm", "none")
@@ -172,12 +173,8 @@ def average_seeds(per_query: pd.DataFrame) -> pd.DataFrame:
 
 def seed_summary(metrics: pd.DataFrame) -> pd.DataFrame:
     """Mean ± sd over seeds of each system's aggregate (``metrics.csv`` in, one row per system)."""
-    frame = metrics.copy()
-    frame["system"] = [split_seed(m)[0] for m in frame["model"]]
-    grouped = frame.groupby(["system", *PAIR_KEYS], sort=False)["value"]
-    out = grouped.agg(mean="mean", sd="std", n_seeds="size").reset_index()
-    out["sd"] = out["sd"].fillna(0.0)
-    return out
+    frame = metrics.assign(system=[split_seed(m)[0] for m in metrics["model"]])
+    return seed_mean(frame, ["system", *PAIR_KEYS])
 
 
 def compare(
