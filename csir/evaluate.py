@@ -206,7 +206,7 @@ class Evaluation:
         self._lexicons: dict[str, dict[str, list[str]]] = {}
         # ir_datasets: the pivot language's scoreddocs (selected queries, cut for "scoreddocs"
         # candidates), set when its collection is read; they fix every language's documents.
-        self._pivot_run: retrieval.Run | None = None
+        self._pivot_run: runs.Run | None = None
         self._pivot_read = False
 
     # -- inputs
@@ -266,7 +266,7 @@ class Evaluation:
         return with_documents(collection, self._pivot_run, dataset_id)
 
     def _cut_pivot_run(
-        self, run: retrieval.Run, pivot: retrieval.Collection
+        self, run: runs.Run, pivot: retrieval.Collection
     ) -> dict[str, dict[str, float]]:
         """The pivot's scoreddocs of the selected queries; their ``top_k`` best for scoreddocs."""
         cfg = self.cfg

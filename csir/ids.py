@@ -92,7 +92,7 @@ class TrainingSetId:
         try:
             p = float(parts[2][2:])
         except ValueError:
-            raise ConfigError(shape) from None
+            raise ConfigError(f"{shape}: p must be a number in [0, 1]") from None
         try:
             return cls(parts[0], parts[1], p)
         except ConfigError as exc:

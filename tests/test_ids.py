@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from csir import ids
+from csir import ids, languages
 from csir.config import TrainingConfig
 from csir.errors import ConfigError
 from csir.ids import SystemId, TrainingSetId
@@ -163,14 +163,14 @@ def test_one_vocabulary_of_methods():
     from csir import config, results
     from csir.codeswitch import generation
 
-    assert ids.CS_METHODS == tuple(m for m in ids.TRAINING_METHODS if m != ids.ZERO_SHOT)
+    assert tuple(m for m in ids.TRAINING_METHODS if m != ids.ZERO_SHOT) == ids.CS_METHODS
     assert config.DataGenerationConfig().methods == ids.TRAINING_METHODS
     assert set(results.METHOD_LABELS) == {
         ids.FIRST_STAGE,
         ids.TRANSLATE_TEST,
         *ids.TRAINING_METHODS,
     }
-    assert generation.CODE_MIXED != ids.ZERO_SHOT_PAIR
+    assert generation.CODE_MIXED != languages.MIXED
     jobs = generation.plan_jobs(ids.TRAINING_METHODS, ["en-de"], [0.5], ["de"])
     assert [job.name for job in jobs] == [
         "zero-shot/en-en/p=0.0",

@@ -597,8 +597,8 @@ def test_real_xquad_r_is_parallel_with_lareqa_counts():
     from csir.data import xquad_r
 
     langs = xquad_r.XQUAD_R_LANGUAGES
-    paragraphs = {lang: xquad_r.load_xquad_r(lang, "paragraph") for lang in langs}
-    sentences = {lang: xquad_r.load_xquad_r(lang, "sentence") for lang in langs}
+    paragraphs = {lang: retrieval.load_squad_collection(None, lang, "paragraph") for lang in langs}
+    sentences = {lang: retrieval.load_squad_collection(None, lang, "sentence") for lang in langs}
     xquad_r.check_parallel(paragraphs)  # raises unless parallel
     xquad_r.check_parallel(sentences)
     for lang in xquad_r.XQUAD_R_LANGUAGES:

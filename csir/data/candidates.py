@@ -24,9 +24,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from csir.backbones import OFFLINE_E5
-from csir.data.retrieval import MIXED, RetrievalPair, Run
+from csir.data.retrieval import MIXED, RetrievalPair
 from csir.errors import ConfigError
-from csir.runs import ranked
+from csir.runs import Run, ranked
 
 if TYPE_CHECKING:
     import torch

@@ -1,8 +1,9 @@
 """XQuAD-R (LAReQA) files: one SQuAD-format JSON per language, question ids parallel across them.
 
 The retrieval tasks themselves (question → paragraph, question → answer sentence) are built by
-:mod:`csir.data.retrieval`; this module locates the files, loads a language and checks that
-the languages are parallel (same articles, paragraphs and question ids in the same places).
+:mod:`csir.data.retrieval`, whose SQuAD reader reads XQuAD-R when no folder is given; this module
+locates the files and checks that the languages are parallel (same articles, paragraphs and
+question ids in the same places).
 """
 
 from __future__ import annotations
@@ -31,13 +32,6 @@ def locate_xquad_r(lang: str) -> Path:
     """Path of ``xquad-r/<lang>.json``: mirror, download cache, or downloaded from its URL."""
     languages.check_language(lang, XQUAD_R_LANGUAGES, what="XQuAD-R language")
     return io.locate(f"xquad-r/{lang}.json", [XQUAD_R_URL.format(lang=lang)])
-
-
-def load_xquad_r(lang: str, task: str) -> Collection:
-    """One XQuAD-R language as a ``"paragraph"`` or ``"sentence"`` retrieval collection."""
-    from csir.data.retrieval import load_squad_collection
-
-    return load_squad_collection(None, lang, task)
 
 
 def _question_paragraphs(collection: Collection) -> dict[str, str]:
