@@ -1,0 +1,157 @@
+"""The validation machinery of notebook parameters: :class:`NotebookConfig` (unknown names,
+wrong types and bad values are refused when a config is built), the checks several notebooks
+share, and :func:`params_from_namespace`, which reads a notebook's parameters cell."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from csir import paths
+from csir.errors import ConfigError
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _matches(value: Any, tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if origin in (list, tuple):
+        (item,) = typing.get_args(tp)[:1] or (Any,)
+        return isinstance(value, (list, tuple)) and all(_matches(v, item) for v in value)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, tp)
+
+
+@dataclasses.dataclass(frozen=True)
+class NotebookConfig:
+    """Base class: subclasses declare fields with defaults and a ``NOTEBOOK`` name."""
+
+    NOTEBOOK: ClassVar[str] = ""
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> NotebookConfig:
+        """Build the config from a mapping (e.g. the notebook's parameter variables).
+
+        Keys starting with ``_`` are ignored; any other unknown key raises :class:`ConfigError`.
+        Lists are stored as tuples so the config stays hashable and immutable.
+        """
+        hints = typing.get_type_hints(cls)
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(k for k in params if not k.startswith("_") and k not in names)
+        if unknown:
+            raise ConfigError(
+                f"{cls.__name__}: unknown parameter(s) {', '.join(map(repr, unknown))} "
+                f"for notebook {cls.NOTEBOOK}; valid names are: {', '.join(names)}"
+            )
+        values = {}
+        for name in names:
+            if name not in params:
+                continue
+            value = params[name]
+            if not _matches(value, hints[name]):
+                raise ConfigError(
+                    f"{cls.__name__}: parameter {name!r} must be {_type_name(hints[name])}, "
+                    f"got {type(value).__name__} {value!r}"
+                )
+            values[name] = tuple(value) if isinstance(value, list) else value
+        return cls(**values)
+
+    def __post_init__(self) -> None:
+        if self.smoke is None:  # type: ignore[attr-defined]
+            object.__setattr__(self, "smoke", paths.smoke_default())
+        self.validate()
+
+    def validate(self) -> None:
+        """Subclasses check values here and raise :class:`ConfigError`."""
+
+    def output_path(self) -> Path:
+        """``output_dir`` if given, else ``<build>/<NOTEBOOK>``."""
+        given = getattr(self, "output_dir", "")
+        return Path(given).expanduser().resolve() if given else paths.notebook_dir(self.NOTEBOOK)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict of the parameters (tuples as lists)."""
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def check_measures(names: Sequence[str]) -> None:
+    """``measures``: known to ir_measures, none twice, not empty (before any run is made)."""
+    from csir.metrics import parse_measures
+
+    require(len(names) > 0, "measures must not be empty")
+    try:
+        parse_measures(names)
+    except ConfigError as err:
+        raise ConfigError(f"measures: {err}") from None
+
+
+def check_probabilities(values: tuple[float, ...]) -> None:
+    require(len(values) > 0, "probabilities must not be empty")
+    for p in values:
+        require(0.0 < p <= 1.0, f"switch probability {p!r} must be in (0, 1]")
+
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]*")
+
+
+def require_folder_name(value: str, name: str) -> None:
+    """``value`` becomes one folder name under an output folder: no separators, no ``..``."""
+    require(
+        bool(_SAFE_NAME.fullmatch(value)) and ".." not in value,
+        f"{name} {value!r} must be a plain name (letters, digits, '.', '_', '=', '+', '-'; no "
+        "'/' or '..'): it names a folder under the output folder",
+    )
+
+
+_NOTEBOOK_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+_LITERAL_TYPES = (str, int, float, bool, list, tuple, dict, type(None))
+
+
+#: Where :func:`params_from_namespace` records the parameter names in a notebook's globals.
+PARAMETER_NAMES_KEY = "_csir_parameter_names"
+
+
+def params_from_namespace(namespace: dict[str, Any]) -> dict[str, Any]:
+    """The notebook's parameter variables: every public global holding a literal value.
+
+    The first call runs right after the parameters cell (and papermill's injected cell), so any
+    literal it finds is a parameter; a name papermill injected that the config does not know is
+    then rejected by :meth:`NotebookConfig.from_params` instead of being silently ignored. The
+    names found are recorded in the namespace (:data:`PARAMETER_NAMES_KEY`), so re-running the
+    config cell later in JupyterLab reads the same parameters (with their current values), not
+    the variables that later cells defined.
+    """
+    names = namespace.get(PARAMETER_NAMES_KEY)
+    if names is None:
+        names = [
+            name
+            for name, value in namespace.items()
+            if not name.startswith("_")
+            and name not in _NOTEBOOK_NAMES
+            and isinstance(value, _LITERAL_TYPES)
+        ]
+        namespace[PARAMETER_NAMES_KEY] = names
+    return {name: namespace[name] for name in names if name in namespace}
