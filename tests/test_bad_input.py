@@ -67,6 +67,29 @@ def test_a_vec_file_without_one_readable_row_says_what_the_header_declares(tmp_p
         readers.read_vec(path)
 
 
+def test_a_vec_file_longer_than_its_header_is_an_error(tmp_path: Path):
+    path = tmp_path / "long.vec"
+    path.write_text("2 2\na 1 0\nb 0 1\n\nc 1 1\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"long\.vec:5: the file holds more than the 2 vectors"):
+        readers.read_vec(path)  # 'c' was dropped without a word
+    path.write_text("0 2\na 1 0\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"long\.vec:2: the file holds more than the 0 vectors"):
+        readers.read_vec(path)
+    # Trailing blank lines are no vectors; asking for fewer words than the header is no excess.
+    path.write_text("2 2\na 1 0\nb 0 1\n\n", encoding="utf-8")
+    assert readers.read_vec(path).words == ["a", "b"]
+    path.write_text("3 2\na 1 0\nb 0 1\nc 1 1\n", encoding="utf-8")
+    assert readers.read_vec(path, max_words=2).words == ["a", "b"]
+
+
+@pytest.mark.parametrize("text", ["", "\n  \n", BOM])
+def test_an_empty_muse_dictionary_is_an_error(tmp_path: Path, text):
+    path = tmp_path / "en-de.txt"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match=r"en-de\.txt: the dictionary holds no 'source target'"):
+        readers.read_muse_dictionary(path)
+
+
 def test_a_good_vec_file_still_reads(tmp_path: Path):
     path = tmp_path / "ok.vec"
     path.write_text("2 2\na 1 0\nb 0 1\n", encoding="utf-8")

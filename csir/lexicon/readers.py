@@ -10,6 +10,7 @@ same call works offline with ``CSIR_DATA_DIR`` and online without it.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 import warnings
 import xml.etree.ElementTree as ET
@@ -71,7 +72,8 @@ def read_muse_pairs(path: str | Path) -> list[tuple[str, str]]:
     Blank lines are skipped. A word may occur on several lines (several translations).
 
     Raises:
-        InputError: a line without exactly two fields, or bytes that are not UTF-8.
+        InputError: a line without exactly two fields, bytes that are not UTF-8, or a file
+            without any pair (an empty dictionary would switch or score nothing, silently).
     """
     pairs: list[tuple[str, str]] = []
     for number, line in io.read_lines(path):
@@ -87,6 +89,12 @@ def read_muse_pairs(path: str | Path) -> list[tuple[str, str]]:
                 fix="a MUSE dictionary holds one 'source target' pair per line",
             )
         pairs.append((fields[0], fields[1]))
+    if not pairs:
+        raise InputError(
+            path,
+            "the dictionary holds no 'source target' pair (the file is empty or blank)",
+            fix="fetch the file again (an interrupted download?) or point to a non-empty one",
+        )
     return pairs
 
 
@@ -179,7 +187,7 @@ def read_vec(path: str | Path, max_words: int | None = None) -> WordVectors:
     Raises:
         InputError: a missing or malformed header, bytes that are not UTF-8, a value that is
             not finite (NaN, inf), a file that ends before the vectors its header declares
-            (a cut download), or no readable vector at all.
+            (a cut download) or goes on after them, or no readable vector at all.
     """
     lines = io.read_lines(path)
     first = next(lines, None)
@@ -202,6 +210,8 @@ def read_vec(path: str | Path, max_words: int | None = None) -> WordVectors:
     last = 0  # number of the last line read
     for number, line in lines:
         if len(words) >= limit:
+            if limit == n_declared:
+                _refuse_vectors_beyond_header(path, n_declared, number, line, lines)
             break
         read += 1
         last = number
@@ -259,6 +269,22 @@ def read_vec(path: str | Path, max_words: int | None = None) -> WordVectors:
             "separated by single spaces)",
         )
     return WordVectors(words, np.stack(rows), tuple(skipped), duplicates)
+
+
+def _refuse_vectors_beyond_header(
+    path: str | Path, n_declared: int, number: int, line: str, rest: Iterator[tuple[int, str]]
+) -> None:
+    """Raise when a non-blank line follows the ``n_declared`` words the header declares: reading
+    on would ignore the rest of the file without a word."""
+    for extra, text in itertools.chain([(number, line)], rest):
+        if text.strip():
+            raise InputError(
+                path,
+                f"the file holds more than the {n_declared:,} vectors its header declares",
+                line=extra,
+                fix="set the header's word count (its first number) to the number of vectors, "
+                "or remove the lines after them",
+            )
 
 
 def _ends_mid_line(path: str | Path) -> bool:
