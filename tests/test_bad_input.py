@@ -235,6 +235,48 @@ def test_a_relevant_document_missing_from_the_corpus_is_an_error(tmp_path: Path)
     assert collection.stats["qrels_unknown_docs"] == 1
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("queries.tsv", "q1\tcats\nq 2\tdogs\n", r"queries\.tsv:2: query id 'q 2' contains"),
+        ("corpus.tsv", "d1\tA cat.\nd\u00a02\tA dog.\n", r"corpus\.tsv:2: document id .* contains"),
+        ("corpus.jsonl", '{"_id": "d 1", "text": "A cat."}\n', r"corpus\.jsonl:1: document id"),
+    ],
+)
+def test_an_id_with_whitespace_that_no_qrels_line_can_name_is_an_error(
+    tmp_path: Path, name, text, message
+):
+    from csir.data import retrieval
+
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    read = retrieval.read_queries_tsv if name.startswith("queries") else retrieval.read_corpus
+    with pytest.raises(InputError, match=message):
+        read(path)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        '{"_id": null, "text": "A cat."}',
+        '{"_id": true, "text": "A cat."}',
+        '{"_id": 1.0, "text": "A cat."}',
+        '{"_id": ["d1"], "text": "A cat."}',
+        '{"_id": "d1", "title": ["Cats"], "text": "A cat."}',
+        '{"_id": "d1", "title": 5, "text": "A cat."}',
+    ],
+)
+def test_a_jsonl_document_id_or_title_of_the_wrong_type_is_an_error(tmp_path: Path, record):
+    from csir.data import retrieval
+
+    path = tmp_path / "corpus.jsonl"
+    path.write_text('{"_id": 7, "title": null, "text": "A dog."}\n' + record + "\n")
+    with pytest.raises(InputError, match=r"corpus\.jsonl:2: record needs an id"):
+        retrieval.read_corpus(path)  # was read as the id 'None', 'True', '1.0', "['d1']"...
+    path.write_text('{"_id": 7, "title": null, "text": "A dog."}\n')
+    assert retrieval.read_corpus(path) == {"7": "A dog."}
+
+
 # --------------------------------------------------------------- checked when the config is built
 
 

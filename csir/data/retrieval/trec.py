@@ -20,7 +20,8 @@ def read_queries_tsv(path: str | Path) -> dict[str, str]:
     """Read ``qid<TAB>text`` lines (blank lines skipped).
 
     Raises:
-        InputError: a line without a tab, an empty id or text, or a repeated id (with its line).
+        InputError: a line without a tab, an empty id or text, an id with whitespace, or a
+            repeated id (with its line).
     """
     path = Path(path)
     queries: dict[str, str] = {}
@@ -38,12 +39,25 @@ def read_queries_tsv(path: str | Path) -> dict[str, str]:
         qid, text = parts[0].strip(), parts[1].strip()
         if not qid or not text:
             raise InputError(path, "empty query id or text", line=number, fix="give both")
+        _check_trec_id(path, number, "query", qid)
         if qid in queries:
             raise InputError(path, f"query id {qid!r} repeated", line=number, fix="dedupe ids")
         queries[qid] = text
     if not queries:
         raise InputError(path, "no queries", fix="give qid<TAB>text lines")
     return queries
+
+
+def _check_trec_id(path: Path, number: int, kind: str, value: str) -> None:
+    """An id with whitespace can never match a qrels or run line (TREC fields are split on
+    whitespace): its judgements would be lost without a word."""
+    if any(ch.isspace() for ch in value):
+        raise InputError(
+            path,
+            f"{kind} id {value!r} contains whitespace, which TREC qrels and run files cannot hold",
+            line=number,
+            fix="rename it (e.g. replace spaces by '_') here and in the qrels",
+        )
 
 
 _JSONL_ID_KEYS = ("_id", "docid", "doc_id", "id")
@@ -57,7 +71,8 @@ def read_corpus(path: str | Path) -> dict[str, str]:
     a space (as BEIR does).
 
     Raises:
-        InputError: a malformed line, a missing id or text, or a repeated id (with its line).
+        InputError: a malformed line, a missing id or text, an id with whitespace or (JSONL)
+            one that is not a string or integer, or a repeated id (with its line).
     """
     path = Path(path)
     docs: dict[str, str] = {}
@@ -68,6 +83,7 @@ def read_corpus(path: str | Path) -> dict[str, str]:
     for number, docid, title, text in records:
         if not docid:
             raise InputError(path, "empty document id", line=number, fix="give every doc an id")
+        _check_trec_id(path, number, "document", docid)
         full = f"{title.strip()} {text.strip()}".strip()
         if not full:
             raise InputError(
@@ -102,15 +118,25 @@ def _tsv_records(path: Path) -> Iterable[tuple[int, str, str, str]]:
 def _jsonl_records(path: Path) -> Iterable[tuple[int, str, str, str]]:
     for number, record in io.iter_jsonl_records(path):
         key = next((k for k in _JSONL_ID_KEYS if k in record), None)
-        if key is None or not isinstance(record.get("text", ""), str):
+        docid = record.get(key) if key else None
+        title = record.get("title")
+        # str() of null, true, 1.0 or a list would give ids ("None", "1.0") that no qrels line
+        # names, and a title that is not text would be glued into the document as its repr.
+        if (
+            not isinstance(docid, str | int)
+            or isinstance(docid, bool)
+            or not isinstance(record.get("text", ""), str)
+            or not isinstance(title, str | None)
+        ):
             raise InputError(
                 path,
-                f"record needs an id ({' / '.join(_JSONL_ID_KEYS)}) and a string 'text'",
+                f"record needs an id ({' / '.join(_JSONL_ID_KEYS)}; a string or an integer), a "
+                "string 'text' and, if any, a string 'title'",
                 line=number,
                 fix='write records like {"_id": "d1", "title": "", "text": "..."}',
             )
-        title = record.get("title") or ""
-        yield number, str(record[key]).strip(), str(title), record.get("text", "")
+        title = title or ""
+        yield number, str(docid).strip(), title, record.get("text", "")
 
 
 def load_trec_collection(
