@@ -218,6 +218,46 @@ def test_a_squad_answer_offset_that_misses_its_text_names_the_question(tmp_path:
     assert list(collection.qrels["q7"]) == ["0-0-1"]
 
 
+def _squad(qa: dict, **paragraph) -> dict:
+    answers = {"answers": [{"text": "dog", "answer_start": 9}]}
+    qa = {"id": "q7", "question": "Which animal barks?", **answers, **qa}
+    return {
+        "data": [{"paragraphs": [{"context": "A cat. A dog barks.", "qas": [qa], **paragraph}]}]
+    }
+
+
+@pytest.mark.parametrize(
+    ("qa", "paragraph", "message"),
+    [
+        # "false" is true in Python: the question lost its relevant paragraph
+        ({"is_impossible": "false"}, {}, r"'q7' has is_impossible 'false'"),
+        ({"id": True}, {}, r"a question has no id"),
+        ({"id": "q 7"}, {}, r"question id 'q 7' contains whitespace"),
+        # said "answer_start None outside its context"
+        ({"answers": {"text": "dog", "answer_start": 9}}, {}, r"'q7' has answers .*not a list"),
+        ({"answers": ["dog"]}, {}, r"'q7' has answers .*not a list of objects"),
+        ({"answers": [{"text": "dog", "answer_start": "9"}]}, {}, r"answer_start '9', not an int"),
+        # overlapping sentences: the answer was in both, the first was marked relevant
+        ({}, {"sentence_breaks": [[0, 12], [7, 19]]}, r"sentence_breaks\[1\] = \[7, 19\]"),
+        ({}, {"sentence_breaks": [[7, 19], [0, 6]]}, r"sentence_breaks\[1\] = \[0, 6\]"),
+        ({}, {"sentence_breaks": []}, r"sentence_breaks\[0\] = None"),  # no sentence at all
+    ],
+)
+def test_a_squad_question_or_paragraph_of_the_wrong_shape_names_the_question(
+    tmp_path: Path, qa, paragraph, message
+):
+    import json
+
+    from csir.data import retrieval
+
+    (tmp_path / "en.json").write_text(json.dumps(_squad(qa, **paragraph)), encoding="utf-8")
+    with pytest.raises(InputError, match=r"en\.json: article 0 paragraph 0: .*" + message):
+        retrieval.load_squad_collection(tmp_path, "en", "sentence")
+    good = {"sentence_breaks": [[0, 6], [7, 19]]}
+    (tmp_path / "en.json").write_text(json.dumps(_squad({"id": 7}, **good)), encoding="utf-8")
+    assert retrieval.load_squad_collection(tmp_path, "en", "sentence").qrels == {"7": {"0-0-1": 1}}
+
+
 def test_a_relevant_document_missing_from_the_corpus_is_an_error(tmp_path: Path):
     from csir.data import retrieval
 

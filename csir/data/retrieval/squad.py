@@ -90,17 +90,20 @@ def _paragraph_sentences(
     sentences = paragraph.get("sentences")
     if breaks is not None:
         spans = []
-        for index, item in enumerate(breaks if isinstance(breaks, list) else [None]):
+        # An empty list or overlapping spans would leave an answer in no sentence or in two,
+        # and mark the wrong one relevant.
+        items = breaks if isinstance(breaks, list) and breaks else [None]
+        for index, item in enumerate(items):
             if (
                 not isinstance(item, list | tuple)
                 or len(item) != 2
                 or not all(isinstance(v, int) and not isinstance(v, bool) for v in item)
-                or not 0 <= item[0] <= item[1] <= len(context)
+                or not (spans[-1][1] if spans else 0) <= item[0] <= item[1] <= len(context)
             ):
                 raise InputError(
                     path,
                     f"{where}: sentence_breaks[{index}] = {item!r} is not a [start, end] pair "
-                    f"inside the context ({len(context)} characters)",
+                    f"inside the context ({len(context)} characters) after the previous one",
                     fix="fix or remove sentence_breaks (sentences are then split by punctuation)",
                 )
             spans.append((item[0], item[1]))
@@ -160,8 +163,11 @@ def load_squad_collection(
     Raises:
         ConfigError: unknown task.
         LanguageFileNotFoundError: the folder lacks ``<lang>.json`` (lists what it has).
-        InputError: malformed JSON or structure, an empty question or a duplicate id (naming
-            the file and the question id).
+        InputError: malformed JSON or structure, an empty question, a duplicate id or one
+            with whitespace, answers that are not a list of objects, a non-integer
+            ``answer_start`` or one that does not point at its text, a non-boolean
+            ``is_impossible``, or ``sentence_breaks`` that are empty, out of order or overlap
+            (naming the file and the question id).
     """
     if task not in TASKS:
         raise ConfigError(f"task {task!r} must be one of {TASKS}")
@@ -256,9 +262,27 @@ def load_squad_collection(
 
 def _question(path: Path, where: str, qa: Any, context: str) -> tuple[str, str, list[int]]:
     """Validated ``(id, question, answer offsets)`` of one SQuAD ``qas`` entry."""
-    if not isinstance(qa, dict) or not isinstance(qa.get("id"), str | int) or qa["id"] == "":
+    if (
+        not isinstance(qa, dict)
+        or not isinstance(qa.get("id"), str | int)
+        or isinstance(qa["id"], bool)
+        or qa["id"] == ""
+    ):
         raise InputError(path, f"{where}: a question has no id", fix='give each question an "id"')
     qid = str(qa["id"])
+    if any(ch.isspace() for ch in qid):
+        raise InputError(
+            path,
+            f"{where}: question id {qid!r} contains whitespace, which TREC run files cannot hold",
+            fix="rename the question (e.g. replace spaces by '_')",
+        )
+    if not isinstance(qa.get("is_impossible", False), bool):
+        # "false" (a string) is true in Python: the question would lose its relevant paragraph.
+        raise InputError(
+            path,
+            f"{where}: question {qid!r} has is_impossible {qa['is_impossible']!r}",
+            fix="write is_impossible as JSON true or false, or leave it out",
+        )
     question = qa.get("question")
     if not isinstance(question, str) or not question.strip():
         raise InputError(
@@ -266,10 +290,23 @@ def _question(path: Path, where: str, qa: Any, context: str) -> tuple[str, str, 
             f"{where}: question {qid!r} is empty",
             fix="give the question its text or remove it from the file",
         )
+    answers = qa.get("answers") or []
+    if not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
+        raise InputError(
+            path,
+            f"{where}: question {qid!r} has answers {answers!r:.80}, not a list of objects",
+            fix='write "answers": [{"text": ..., "answer_start": ...}, ...]',
+        )
     offsets = []
-    for answer in qa.get("answers") or []:
-        start = answer.get("answer_start") if isinstance(answer, dict) else None
-        if not isinstance(start, int) or isinstance(start, bool) or not 0 <= start < len(context):
+    for answer in answers:
+        start = answer.get("answer_start")
+        if not isinstance(start, int) or isinstance(start, bool):
+            raise InputError(
+                path,
+                f"{where}: question {qid!r} has answer_start {start!r}, not an integer",
+                fix="answer_start is the answer's character offset in the context, e.g. 42",
+            )
+        if not 0 <= start < len(context):
             raise InputError(
                 path,
                 f"{where}: question {qid!r} has answer_start {start!r} outside its context "
