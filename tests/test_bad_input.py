@@ -119,6 +119,30 @@ def test_a_training_line_with_a_non_finite_number_names_the_line(tmp_path: Path)
         list(iter_training_pairs(path))
 
 
+@pytest.mark.parametrize(
+    ("key", "value"), [("qid", None), ("qid", ""), ("qid", ["q"]), ("qid", True), ("pid", None)]
+)
+def test_a_training_line_whose_question_id_is_not_an_id_names_the_line(tmp_path: Path, key, value):
+    import json
+
+    from csir.training import iter_training_pairs
+    from csir.training.dev import read_dev_set
+
+    record = {"qid": "q", "pid": "p", "query": "a?", "passage": "b.", "label": 1}
+    record |= {"query_lang": "en", "doc_lang": "en"}
+    path = tmp_path / "dev.jsonl"
+    lines = [record, {**record, "pid": 2, "label": 0}, {**record, key: value}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+    # null ids were read as the question 'None': one listwise group, one dev question
+    message = rf"dev\.jsonl:3: {key} must be a non-empty string or an integer"
+    with pytest.raises(InputError, match=message):
+        list(iter_training_pairs(path))
+    with pytest.raises(InputError, match=message):
+        read_dev_set(path)
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines[:2]), encoding="utf-8")
+    assert read_dev_set(path).pids == ("p", "2")
+
+
 # --------------------------------------------------------------- where files go
 
 

@@ -36,13 +36,25 @@ def iter_training_records(path: str | Path) -> Iterator[tuple[int, dict]]:
 
     Raises:
         InputError: naming the file and line of a line that is not a JSON object, lacks a key,
-            has an empty query or passage, or a label other than 0/1.
+            has a qid or pid that is not a non-empty string or integer, an empty query or
+            passage, or a label other than 0/1.
     """
     path = Path(path)
     for number, record in io.iter_jsonl_records(path, fix=_FIX):
         missing = [key for key in RECORD_KEYS if key not in record]
         if missing:
             raise InputError(path, f"missing key(s) {', '.join(missing)}", line=number, fix=_FIX)
+        for key in ("qid", "pid"):
+            value = record[key]
+            # str() of null or a list would merge unrelated questions into one group
+            # ("None") for the listwise loss and the dev measure.
+            if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+                raise InputError(
+                    path,
+                    f"{key} must be a non-empty string or an integer, got {value!r}",
+                    line=number,
+                    fix=_FIX,
+                )
         for key in ("query", "passage"):
             value = record[key]
             if not isinstance(value, str) or not value.strip():
