@@ -361,3 +361,33 @@ def test_one_rule_for_device_names_everywhere(device):
     for good in ("auto", "cpu", "cuda", "cuda:1"):
         assert EvaluationConfig.from_params({"smoke": False, "device": good}).device == good
         assert ScoringOptions(device=good).device == good
+
+
+@pytest.mark.parametrize(
+    ("measures", "message"),
+    [
+        # matched nothing that notebook 05 asks for as 'RR@10'
+        (["RR@10 "], r"measures: write measure 'RR@10 ' as 'RR@10'"),
+        (["RR@10", "RR(cutoff=10)"], r"measures: write measure 'RR\(cutoff=10\)' as 'RR@10'"),
+        # trec_eval aborted the Python process after every run was made
+        (["P@0"], r"measures: measure 'P@0' needs a cutoff of at least 1"),
+    ],
+)
+def test_a_measure_is_written_as_the_metrics_files_write_it(measures, message):
+    from csir.config import EvaluationConfig, SignificanceConfig
+    from csir.errors import ConfigError
+
+    for cls in (EvaluationConfig, SignificanceConfig):
+        with pytest.raises(ConfigError, match=message):
+            cls.from_params({"smoke": False, "measures": measures})
+    good = ["RR@10", "nDCG(dcg='exp-log2')@10", "P(rel=2)@5", "AP"]
+    assert EvaluationConfig.from_params({"smoke": False, "measures": good}).measures == tuple(good)
+
+
+@pytest.mark.parametrize("measure", ["nDGC@10", "", "RR@10 ", "P@0"])
+def test_notebook_06s_measure_is_checked_when_its_config_is_built(measure):
+    from csir.config import FiguresConfig
+    from csir.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^measure"):
+        FiguresConfig.from_params({"smoke": False, "measure": measure})

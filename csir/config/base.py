@@ -97,15 +97,32 @@ def require(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def check_measures(names: Sequence[str]) -> None:
-    """``measures``: known to ir_measures, none twice, not empty (before any run is made)."""
+def check_measures(names: Sequence[str], parameter: str = "measures") -> None:
+    """``measures``: known to ir_measures, written as ir_measures writes them, with a cutoff of
+    at least 1, none twice, not empty (before any run is made).
+
+    Notebooks 04-06 find a measure's scores by its name, so ``"RR@10 "`` or ``"RR(cutoff=10)"``
+    would match nothing that another notebook asks for as ``"RR@10"``.
+    """
     from csir.metrics import parse_measures
 
-    require(len(names) > 0, "measures must not be empty")
+    require(len(names) > 0, f"{parameter} must not be empty")
     try:
-        parse_measures(names)
+        parsed = parse_measures(names)
     except ConfigError as err:
-        raise ConfigError(f"measures: {err}") from None
+        raise ConfigError(f"{parameter}: {err}") from None
+    for name, measure in parsed.items():
+        require(
+            name == str(measure),
+            f"{parameter}: write measure {name!r} as {str(measure)!r} (the spelling the "
+            "metrics files use, and notebooks 05 and 06 look for)",
+        )
+        cutoff = measure.params.get("cutoff")
+        # trec_eval aborts the whole process on a cutoff of 0, after every run is made.
+        require(
+            cutoff is None or cutoff >= 1,
+            f"{parameter}: measure {name!r} needs a cutoff of at least 1 (e.g. '@10')",
+        )
 
 
 def check_probabilities(values: tuple[float, ...]) -> None:

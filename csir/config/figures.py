@@ -9,6 +9,7 @@ from typing import ClassVar
 from csir import paths
 from csir.config.base import (
     NotebookConfig,
+    check_measures,
     require,
 )
 from csir.config.evaluation import EvaluationConfig
@@ -60,6 +61,7 @@ class FiguresConfig(NotebookConfig):
             "ablation_method must be ml-cs or wiki-cs (one model for every pair)",
         )
         require(50 <= self.dpi <= 1200, "dpi must be in [50, 1200]")
+        check_measures((self.measure,), "measure")
 
     def _input(self, given: str, notebook: str) -> Path:
         return Path(given).expanduser().resolve() if given else paths.notebook_dir(notebook)
