@@ -391,3 +391,48 @@ def test_notebook_06s_measure_is_checked_when_its_config_is_built(measure):
 
     with pytest.raises(ConfigError, match=r"^measure"):
         FiguresConfig.from_params({"smoke": False, "measure": measure})
+
+
+@pytest.mark.parametrize(
+    ("notebook", "params", "message"),
+    [
+        # ('en', 'en') passed ">= 2 mlir_languages" and made every MLIR pair monolingual
+        ("evaluation", {"pairs": ["xx-xx"], "mlir_languages": ["en", "en"]}, r"repeat 'en'"),
+        ("evaluation", {"mlir_languages": ["en", "de", "de"]}, r"mlir_languages .* repeat 'de'"),
+        ("lexicon", {"languages": ["de", "de"]}, r"languages \['de', 'de'\] repeat 'de'"),
+        ("data_generation", {"ml_languages": ["de", "ru", "de"]}, r"ml_languages .* repeat"),
+        ("data_generation", {"pairs": ["en-de", "en-de"]}, r"pairs .* repeat 'en-de'"),
+        ("data_generation", {"probabilities": [0.5, 0.50]}, r"probabilities .* repeat '0\.5'"),
+        ("data_generation", {"methods": ["bl-cs", "bl-cs"]}, r"methods .* repeat 'bl-cs'"),
+        # bl-cs wrote no training set at all
+        ("data_generation", {"pairs": [], "methods": ["bl-cs"]}, r"pairs must not be empty"),
+        # an empty backbone turned the bi-encoder off without a word
+        ("evaluation", {"dense_backbone": ""}, r"dense_backbone '' must name a backbone"),
+        ("evaluation", {"dense_backbone": ".."}, r"dense_backbone '\.\.' must name"),
+        ("lexicon", {"backbone": " "}, r"backbone must not be empty with clwe_source"),
+        # numpy refuses these seeds only when the permutation test or training starts
+        ("significance", {"seed": -1}, r"seed must be >= 0"),
+        ("training", {"seeds": [1, 2**32]}, r"seeds: seed 4294967296 must be below 2\*\*32"),
+    ],
+)
+def test_a_parameter_that_would_fail_or_mislead_later_is_refused_at_once(notebook, params, message):
+    from csir import config
+    from csir.errors import ConfigError
+
+    cls = {
+        "lexicon": config.LexiconConfig,
+        "data_generation": config.DataGenerationConfig,
+        "training": config.TrainingConfig,
+        "evaluation": config.EvaluationConfig,
+        "significance": config.SignificanceConfig,
+    }[notebook]
+    with pytest.raises(ConfigError, match=message):
+        cls.from_params({"smoke": False, **params})
+    cls.from_params({"smoke": False})  # the defaults pass
+
+
+def test_the_bi_encoder_backbone_may_be_empty_when_nothing_uses_it():
+    from csir.config import EvaluationConfig
+
+    params = {"smoke": False, "dense_backbone": "", "bi_encoder": False}
+    assert EvaluationConfig.from_params(params).dense_backbone == ""

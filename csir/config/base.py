@@ -125,6 +125,12 @@ def check_measures(names: Sequence[str], parameter: str = "measures") -> None:
         )
 
 
+def require_distinct(values: Sequence[Any], name: str) -> None:
+    """``values`` holds no item twice (a repeat would be done twice, or weigh twice in a draw)."""
+    repeated = sorted({str(v) for v in values if list(values).count(v) > 1})
+    require(not repeated, f"{name} {list(values)} repeat {', '.join(map(repr, repeated))}")
+
+
 def check_probabilities(values: tuple[float, ...]) -> None:
     require(len(values) > 0, "probabilities must not be empty")
     for p in values:

@@ -11,9 +11,10 @@ from csir.config.base import (
     NotebookConfig,
     check_probabilities,
     require,
+    require_distinct,
 )
 from csir.config.lexicon import LEXICON_SOURCES, LexiconConfig
-from csir.ids import ML_CS, TRAINING_METHODS, WIKI_CS
+from csir.ids import BL_CS, ML_CS, TRAINING_METHODS, WIKI_CS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +99,12 @@ class DataGenerationConfig(NotebookConfig):
         )
         for pair in self.pairs:
             require(pair != "en-en", "pair 'en-en' switches nothing: use method 'zero-shot'")
+        require(
+            len(self.pairs) > 0 or BL_CS not in self.methods,
+            "pairs must not be empty for bl-cs (it switches between the languages of a pair)",
+        )
+        for name in ("methods", "pairs", "ml_languages", "probabilities"):
+            require_distinct(getattr(self, name), name)
         check_probabilities(self.probabilities)
         check_probabilities((self.wiki_probability,))
         require(1 <= self.max_ngram <= 10, "max_ngram must be between 1 and 10")

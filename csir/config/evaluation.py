@@ -11,6 +11,7 @@ from csir.config.base import (
     NotebookConfig,
     check_measures,
     require,
+    require_distinct,
     require_folder_name,
 )
 from csir.config.lexicon import LEXICON_SOURCES, LexiconConfig
@@ -131,6 +132,14 @@ class EvaluationConfig(NotebookConfig):
             require(len(self.mlir_languages) >= 2, "MLIR pairs need >= 2 mlir_languages")
         for code in self.mlir_languages:
             languages.check_language(code)
+        # A repeated language is drawn twice as often (or, alone, makes MLIR monolingual).
+        require_distinct(self.mlir_languages, "mlir_languages")
+        require(
+            not (self.bi_encoder or self.candidates == "dense")
+            or Path(self.dense_backbone).name not in ("", ".", ".."),
+            f"dense_backbone {self.dense_backbone!r} must name a backbone (a hub id, a folder "
+            "by its path, or e5-small-offline): the bi-encoder and the dense first stage use it",
+        )
         require(len(self.mlir_seeds) > 0, "mlir_seeds must hold at least one seed")
         require(
             len(set(self.mlir_seeds)) == len(self.mlir_seeds),

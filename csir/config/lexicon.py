@@ -10,6 +10,7 @@ from csir import languages, paths
 from csir.config.base import (
     NotebookConfig,
     require,
+    require_distinct,
 )
 from csir.devices import check_device_name
 
@@ -62,11 +63,16 @@ class LexiconConfig(NotebookConfig):
         for code in self.languages:
             languages.check_language(code)
             require(code != "en", "languages lists target languages; 'en' is always the source")
+        require_distinct(self.languages, "languages")
         require(self.en_vocab_size > 0 and self.tgt_vocab_size > 0, "vocabulary sizes must be > 0")
         require(self.csls_k > 0, "csls_k must be > 0")
         require(self.max_test_words >= 0, "max_test_words must be >= 0 (0 means all)")
         require(self.batch_size > 0, "batch_size must be > 0")
         check_device_name(self.device)
+        require(
+            self.clwe_source != "backbone" or bool(self.backbone.strip()),
+            "backbone must not be empty with clwe_source 'backbone' (it embeds the words)",
+        )
         require(
             self.clwe_source in self.CLWE_SOURCES,
             f"clwe_source {self.clwe_source!r} must be one of {self.CLWE_SOURCES}",

@@ -49,6 +49,7 @@ class SignificanceConfig(NotebookConfig):
         require(0.0 < self.alpha < 1.0, "alpha must be in (0, 1)")
         check_measures(self.measures)
         require(self.n_resamples >= 100, "n_resamples must be >= 100")
+        require(self.seed >= 0, "seed must be >= 0 (numpy's random generators refuse others)")
 
     def evaluation_path(self) -> Path:
         """Notebook 04's output folder (``evaluation_dir`` or its default build folder)."""

@@ -123,6 +123,8 @@ class TrainingConfig(NotebookConfig):
         require(len(set(self.seeds)) == len(self.seeds), f"seeds {self.seeds} repeat a seed")
         for seed in self.seeds:
             self.training_args(seed)  # the training library's own checks: one set of rules
+            # accelerate's set_seed seeds numpy's global generator, which takes 32 bits only.
+            require(seed < 2**32, f"seeds: seed {seed} must be below 2**32")
 
     def training_args(self, seed: int | None = None):  # -> csir.training.TrainingArgs (lazy: torch)
         """The :class:`csir.training.TrainingArgs` of one seed (default: the first seed).
