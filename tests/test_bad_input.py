@@ -299,6 +299,23 @@ def test_a_relevant_document_missing_from_the_corpus_is_an_error(tmp_path: Path)
     assert collection.stats["qrels_unknown_docs"] == 1
 
 
+def test_judged_queries_missing_from_the_queries_file_are_counted_and_reported(
+    tmp_path: Path, caplog
+):
+    from csir.data import retrieval
+
+    queries = tmp_path / "queries.tsv"
+    queries.write_text("q1\tcats\n", encoding="utf-8")
+    corpus = tmp_path / "corpus.tsv"
+    corpus.write_text("d1\tA cat.\nd2\tA dog.\n", encoding="utf-8")
+    qrels = tmp_path / "qrels.txt"
+    qrels.write_text("q1 0 d1 1\nq2 0 d2 1\nq3 0 d2 1\n", encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        collection = retrieval.load_trec_collection(queries, corpus, qrels)
+    assert collection.stats["qrels_unknown_queries"] == 2
+    assert "2 judged queries are not in" in caplog.text  # was only counted in stats
+
+
 @pytest.mark.parametrize(
     ("name", "text", "message"),
     [

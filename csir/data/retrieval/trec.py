@@ -150,7 +150,7 @@ def load_trec_collection(
     """Load a collection from a queries TSV, a corpus (TSV or JSONL) and TREC qrels.
 
     Judgements of queries missing from the queries file, and non-relevant judgements of
-    documents missing from the corpus, are left out and counted in ``stats``
+    documents missing from the corpus, are left out, logged and counted in ``stats``
     (``qrels_unknown_queries``, ``qrels_unknown_docs``). Doc ids are their own group (parallel
     collections share ids).
 
@@ -192,6 +192,13 @@ def load_trec_collection(
             f"no relevant judgement (relevance > 0) links a query of {queries} to a document "
             f"of {corpus}",
             fix="check that the three files belong together (same query and document ids)",
+        )
+    if unknown_queries:
+        logger.warning(
+            "%s: %d judged queries are not in %s; they are not evaluated",
+            qrels,
+            unknown_queries,
+            queries,
         )
     if unknown_docs:
         logger.warning("%s: %d judgements name documents not in %s", qrels, unknown_docs, corpus)
