@@ -26,6 +26,7 @@ import math
 import re
 from pathlib import Path
 
+from csir import languages
 from csir.errors import ConfigError
 
 ZERO_SHOT = "zero-shot"
@@ -77,6 +78,35 @@ class TrainingSetId:
             )
         if not (math.isfinite(self.p) and 0.0 <= self.p <= 1.0):
             raise ConfigError(f"{where}: p must be a number in [0, 1]")
+        self._check_method_pair(where)
+
+    def _check_method_pair(self, where: str) -> None:
+        """The pairs and p each method has in notebook 02's layout."""
+        if self.method == ZERO_SHOT:
+            if self.pair != ZERO_SHOT_PAIR or self.p != 0.0:
+                raise ConfigError(
+                    f"{where}: the zero-shot set is '{ZERO_SHOT}/{ZERO_SHOT_PAIR}/p=0.0' "
+                    "(nothing is switched)"
+                )
+            return
+        if self.p == 0.0:
+            raise ConfigError(
+                f"{where}: p = 0 switches nothing; use '{ZERO_SHOT}/{ZERO_SHOT_PAIR}/p=0.0'"
+            )
+        fixed = {ML_CS: ML_PAIR, WIKI_CS: WIKI_PAIR}
+        if self.method in fixed:
+            if self.pair != fixed[self.method]:
+                raise ConfigError(
+                    f"{where}: {self.method} sets are named "
+                    f"'{self.method}/{fixed[self.method]}/p=<p>'"
+                )
+            return
+        try:
+            query_lang, doc_lang = languages.parse_pair(self.pair)
+        except ConfigError as err:
+            raise ConfigError(f"{where}: {err}") from None
+        if query_lang == doc_lang == "en":
+            raise ConfigError(f"{where}: en-en switches nothing; use the zero-shot set")
 
     @classmethod
     def parse(cls, name: str) -> TrainingSetId:

@@ -178,3 +178,48 @@ def test_one_vocabulary_of_methods():
         "ml-cs/ml/p=0.5",
         "wiki-cs/wiki/p=1.0",
     ]
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("zero-shot/en-en/p=0.5", "the zero-shot set is 'zero-shot/en-en/p=0.0'"),
+        ("zero-shot/en-de/p=0.0", "the zero-shot set is"),
+        ("bl-cs/en-de/p=0.0", "p = 0 switches nothing"),
+        ("bl-cs/xx-yy/p=0.5", "unknown language code 'xx'"),
+        ("bl-cs/ml/p=0.5", "must look like 'en-de'"),
+        ("bl-cs/en-en/p=0.5", "en-en switches nothing"),
+        ("ml-cs/en-de/p=0.5", "ml-cs sets are named 'ml-cs/ml/p=<p>'"),
+        ("wiki-cs/ml/p=1.0", "wiki-cs sets are named 'wiki-cs/wiki/p=<p>'"),
+    ],
+)
+def test_each_method_has_the_pairs_and_p_of_notebook_02(name, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainingSetId.parse(name)
+    with pytest.raises(ConfigError, match=f"train_sets:.*{message}"):
+        TrainingConfig(train_sets=(name,), smoke=False)
+
+
+def test_notebook_03_checks_every_training_file_before_training(tmp_path):
+    from csir.errors import CsirError
+
+    present = tmp_path / "train/zero-shot/en-en/p=0.0/train.jsonl"
+    present.parent.mkdir(parents=True)
+    present.write_text("{}\n", encoding="utf-8")
+    (tmp_path / "dev/en-en").mkdir(parents=True)
+    (tmp_path / "dev/en-en/dev.jsonl").write_text("{}\n", encoding="utf-8")
+    cfg = TrainingConfig(
+        train_sets=("zero-shot/en-en/p=0.0", "ml-cs/ml/p=0.75"), data_dir=str(tmp_path), smoke=False
+    )
+    with pytest.raises(
+        CsirError, match=r"ml-cs/ml/p=0\.75/train\.jsonl.*notebook 02_data_generation.*data_dir"
+    ):
+        cfg.require_inputs()
+    TrainingConfig(
+        train_sets=("zero-shot/en-en/p=0.0",), data_dir=str(tmp_path), smoke=False
+    ).require_inputs()
+    (tmp_path / "dev/en-en/dev.jsonl").unlink()
+    with pytest.raises(CsirError, match="dev.jsonl"):
+        TrainingConfig(
+            train_sets=("zero-shot/en-en/p=0.0",), data_dir=str(tmp_path), smoke=False
+        ).require_inputs()
