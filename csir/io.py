@@ -118,6 +118,12 @@ def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
         for number, raw in enumerate(fh, start=1):
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
+            elif number == 1 and raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+                raise InputError(
+                    path,
+                    "the file is UTF-16 (it starts with a UTF-16 byte-order mark)",
+                    fix="re-encode it as UTF-8, e.g. iconv -f utf-16 -t utf-8",
+                )
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -128,7 +134,19 @@ def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
                     line=number,
                     fix="re-encode the file as UTF-8, e.g. iconv -f latin1 -t utf-8",
                 ) from None
-            yield number, text.rstrip("\r\n")
+            text = text.rstrip("\r\n")
+            if number == 1 and "\r" in text:
+                # Old Mac line ends (CR only) would make the whole file one line. Only the first
+                # line is checked: a stray \r inside a later field (some web corpora have them)
+                # is content, not a line end.
+                raise InputError(
+                    path,
+                    "a carriage return (\\r) inside the first line: the file's lines end with CR "
+                    "only, or a field holds a raw line break",
+                    line=number,
+                    fix="end lines with \\n (e.g. tr '\\r' '\\n'), or remove the stray \\r",
+                )
+            yield number, text
 
 
 def write_json(path: str | Path, obj: Any) -> None:
@@ -165,29 +183,42 @@ def file_sha256(path: str | Path) -> str:
 
 
 class _NotJson(ValueError):
-    """``NaN``/``Infinity``: Python's json reads them, the JSON standard has no such number."""
+    """What Python's json reads but csir refuses: ``NaN``/``Infinity`` (no JSON numbers) and a
+    key repeated in one object (json would keep its last value)."""
 
 
 def _refuse_constant(name: str) -> Any:
     raise _NotJson(f"{name} is not a JSON number")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose key repeats is refused: Python's json would keep the last value."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise _NotJson(f"the key {repeated!r} appears twice in one object")
+    return out
+
+
 def loads_strict(text: str) -> Any:
-    """``json.loads`` that refuses ``NaN``, ``Infinity`` and ``-Infinity`` (ValueError)."""
-    return json.loads(text, parse_constant=_refuse_constant)
+    """``json.loads`` that refuses ``NaN``, ``Infinity``, ``-Infinity`` and repeated keys."""
+    return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
 
 
 def read_json(path: str | Path) -> Any:
-    """Read a JSON file (a byte-order mark is skipped); malformed JSON, or ``NaN``/``Infinity``
-    (not JSON numbers), raises :class:`InputError` with the line."""
+    """Read a JSON file (a byte-order mark is skipped); malformed JSON, ``NaN``/``Infinity``
+    (not JSON numbers) or a key repeated in one object raises :class:`InputError`."""
     path = Path(path)
     try:
         with open(path, encoding="utf-8-sig") as fh:
-            return json.load(fh, parse_constant=_refuse_constant)
+            return json.load(fh, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise InputError(path, f"invalid JSON: {exc.msg}", line=exc.lineno) from None
     except _NotJson as exc:
-        raise InputError(path, str(exc), fix="write finite numbers (or null)") from None
+        raise InputError(
+            path, str(exc), fix="write finite numbers (or null) and each key once per object"
+        ) from None
     except UnicodeDecodeError:
         raise InputError(path, "not valid UTF-8", fix="re-encode the file as UTF-8") from None
 

@@ -106,6 +106,38 @@ def test_json_files_skip_a_byte_order_mark_and_refuse_nan(tmp_path: Path):
         io.read_json(path)
 
 
+def test_a_key_repeated_in_one_json_object_is_an_error(tmp_path: Path):
+    """Python's json keeps the last value: ``"label": 1, "label": 0`` read as a negative."""
+    line = '{"qid": "q1", "pid": "p1", "query": "a", "passage": "b", "label": 1, "label": 0}'
+    jsonl = tmp_path / "train.jsonl"
+    jsonl.write_text('{"qid": "q0"}\n' + line + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"train\.jsonl:2: the key 'label' appears twice"):
+        list(io.iter_jsonl_records(jsonl))
+    squad = tmp_path / "de.json"
+    squad.write_text('{"version": "1", "data": [], "data": [{"title": "x"}]}', encoding="utf-8")
+    with pytest.raises(InputError, match=r"de\.json: the key 'data' appears twice.*each key once"):
+        io.read_json(squad)
+
+
+def test_a_utf16_file_is_named_as_such(tmp_path: Path):
+    path = tmp_path / "queries.tsv"
+    path.write_bytes("q1\twhat is it\n".encode("utf-16"))
+    with pytest.raises(InputError, match=r"queries\.tsv: the file is UTF-16.*iconv -f utf-16"):
+        list(io.read_lines(path))
+
+
+def test_lines_ended_by_carriage_returns_only_are_an_error_not_one_line(tmp_path: Path):
+    path = tmp_path / "en-de.txt"
+    path.write_bytes(b"house haus\rdog hund\rcat katze\r")
+    cr_only = r"en-de\.txt:1: a carriage return \(\\r\) inside the first line.*tr '\\r' '\\n'"
+    with pytest.raises(InputError, match=cr_only):
+        list(io.read_lines(path))
+    path.write_bytes(b"house haus\r\ndog hund\r\n")  # Windows line ends read fine
+    assert [text for _, text in io.read_lines(path)] == ["house haus", "dog hund"]
+    path.write_bytes(b"house haus\ndog\rhund\n")  # a stray \r later is content
+    assert [text for _, text in io.read_lines(path)] == ["house haus", "dog\rhund"]
+
+
 def test_a_training_line_with_a_non_finite_number_names_the_line(tmp_path: Path):
     from csir.training import iter_training_pairs
 
