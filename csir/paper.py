@@ -16,6 +16,7 @@ reason. Outputs, under deterministic names in ``output_dir``:
 from __future__ import annotations
 
 import functools
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ import pandas as pd
 from csir import figures, io, results
 from csir.config import FiguresConfig
 from csir.errors import CsirError
+
+_log = logging.getLogger(__name__)
 
 
 class MissingResults(CsirError):
@@ -114,7 +117,7 @@ class PaperFigures:
             fig, data = getattr(self, f"_{key}")()
         except MissingResults as err:
             self.skipped[key] = str(err)
-            print(f"skipped {NAMES[key]}: {err}")
+            _log.warning("skipped %s: %s", NAMES[key], err)
             return None
         name = NAMES[key]
         paths = figures.save(fig, self.out, name, self.cfg.formats, self.cfg.dpi)

@@ -127,3 +127,12 @@ def test_a_misspelt_measure_is_refused_before_any_work(notebook):
         cls.from_params({"smoke": False, "measures": ["RR@10", "nDGC@10"]})
     with pytest.raises(ConfigError, match="measures: measure 'RR@10' is listed twice"):
         cls.from_params({"smoke": False, "measures": ["RR@10", "RR@10"]})
+
+
+def test_smoke_mode_changes_sizes_only_not_the_first_stage():
+    from csir.config import EvaluationConfig
+
+    cfg = EvaluationConfig(candidates="dense", top_k=20, max_queries=0, smoke=True)
+    assert cfg.candidates == "dense"
+    assert cfg.top_k == EvaluationConfig.SMOKE_TOP_K
+    assert cfg.max_queries == EvaluationConfig.SMOKE_MAX_QUERIES

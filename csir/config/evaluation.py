@@ -101,8 +101,6 @@ class EvaluationConfig(NotebookConfig):
         object.__setattr__(self, "top_k", min(self.top_k, self.SMOKE_TOP_K))
         cap = self.SMOKE_MAX_LENGTH
         object.__setattr__(self, "max_length", min(self.max_length or cap, cap))
-        if self.candidates == "dense":
-            object.__setattr__(self, "candidates", "bm25")
 
     def validate(self) -> None:
         require(self.task in self.TASKS, f"task {self.task!r} must be one of {self.TASKS}")
