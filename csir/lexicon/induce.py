@@ -16,6 +16,7 @@ are near everything, which plain nearest neighbour retrieves for many unrelated 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -26,6 +27,9 @@ from csir.devices import resolve_device
 METHODS = ("nn", "csls")
 #: Default memory for one chunk of scores (bytes); rows per chunk = budget / (4 · |T|).
 DEFAULT_CHUNK_BYTES = 256 * 2**20
+#: ``adjust(sims, start)``: turns one chunk of cosines (source rows ``start …``) into the scores
+#: to rank by, in place or not; :func:`csls_adjustment` and ``csir.mining``'s ratio margin.
+Adjust = Callable[[torch.Tensor, int], torch.Tensor]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +70,8 @@ def center(vectors: np.ndarray | torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.normalize(unit - unit.mean(dim=0, keepdim=True), p=2.0, dim=1)
 
 
-def _chunk_rows(n_rows: int, n_keys: int, chunk_size: int | None, chunk_bytes: int) -> int:
+def chunk_rows(n_rows: int, n_keys: int, chunk_size: int | None, chunk_bytes: int) -> int:
+    """Source rows per chunk: ``chunk_size``, else as many as ``chunk_bytes`` of scores hold."""
     if chunk_size:
         return max(1, min(chunk_size, n_rows))
     return max(1, min(n_rows, chunk_bytes // (4 * max(n_keys, 1))))
@@ -97,7 +102,7 @@ def hubness(
     r_src = torch.empty(src.shape[0], dtype=torch.float32, device=src.device)
     # running top-knn of every target column over the source chunks seen so far
     best_src = torch.full((0, tgt.shape[0]), -2.0, dtype=torch.float32, device=src.device)
-    rows = _chunk_rows(src.shape[0], tgt.shape[0], chunk_size, chunk_bytes)
+    rows = chunk_rows(src.shape[0], tgt.shape[0], chunk_size, chunk_bytes)
     for start in _chunks(src.shape[0], rows, progress, "csls r"):
         sims = src[start : start + rows] @ tgt.T
         r_src[start : start + rows] = sims.topk(knn_t, dim=1).values.mean(dim=1)
@@ -107,24 +112,36 @@ def hubness(
     return r_src, best_src.mean(dim=0)
 
 
-def _retrieve(
+def csls_adjustment(r_src: torch.Tensor, r_tgt: torch.Tensor) -> Adjust:
+    """The :data:`Adjust` of CSLS: ``2 cos − r_T(x) − r_S(y)``."""
+
+    def adjust(sims: torch.Tensor, start: int) -> torch.Tensor:
+        # in place: the chunk is the largest buffer, a second one would double peak memory
+        rows = r_src[start : start + sims.shape[0], None]
+        return sims.mul_(2.0).sub_(rows).sub_(r_tgt[None, :])
+
+    return adjust
+
+
+def top_k_chunked(
     src: torch.Tensor,
     tgt: torch.Tensor,
     k: int,
     rows: int,
-    r_src: torch.Tensor | None,
-    r_tgt: torch.Tensor | None,
-    progress: bool,
-    desc: str,
+    adjust: Adjust | None = None,
+    *,
+    progress: bool = False,
+    desc: str = "top-k",
 ) -> Neighbours:
+    """Top-``k`` targets per source row of ``adjust(src @ tgt.T)``, ``rows`` source rows at a
+    time (normalised inputs; ``None``: plain cosine)."""
     k = min(k, tgt.shape[0])
     indices = torch.empty((src.shape[0], k), dtype=torch.int64)
     scores = torch.empty((src.shape[0], k), dtype=torch.float32)
     for start in _chunks(src.shape[0], rows, progress, desc):
         sims = src[start : start + rows] @ tgt.T
-        if r_src is not None and r_tgt is not None:
-            # in place: the chunk is the largest buffer, a second one would double peak memory
-            sims.mul_(2.0).sub_(r_src[start : start + rows, None]).sub_(r_tgt[None, :])
+        if adjust is not None:
+            sims = adjust(sims, start)
         top = sims.topk(k, dim=1)
         indices[start : start + rows] = top.indices.cpu()
         scores[start : start + rows] = top.values.cpu()
@@ -158,9 +175,9 @@ def nearest_neighbours(
     """
     dev = torch.device(resolve_device(str(device)))
     s, t = normalize(src, dev), normalize(tgt, dev)
-    rows = _chunk_rows(s.shape[0], t.shape[0], chunk_size, chunk_bytes)
+    rows = chunk_rows(s.shape[0], t.shape[0], chunk_size, chunk_bytes)
     with torch.inference_mode():
-        return _retrieve(s, t, k, rows, None, None, progress, "nn")
+        return top_k_chunked(s, t, k, rows, progress=progress, desc="nn")
 
 
 def csls(
@@ -186,8 +203,10 @@ def csls(
         r_src, r_tgt = hubness(
             s, t, knn, chunk_size=chunk_size, chunk_bytes=chunk_bytes, progress=progress
         )
-        rows = _chunk_rows(s.shape[0], t.shape[0], chunk_size, chunk_bytes)
-        return _retrieve(s, t, k, rows, r_src, r_tgt, progress, "csls")
+        rows = chunk_rows(s.shape[0], t.shape[0], chunk_size, chunk_bytes)
+        return top_k_chunked(
+            s, t, k, rows, csls_adjustment(r_src, r_tgt), progress=progress, desc="csls"
+        )
 
 
 def induce(
