@@ -229,3 +229,48 @@ def save(
         written.append(target)
     plt.close(fig)
     return written
+
+
+def mining_bars(long: pd.DataFrame):
+    """Bitext mining (notebook 07): accuracy and F1 per pair (rows: measure, columns: scoring),
+    one bar per encoder, the mean over seeds with ± sd whiskers.
+
+    ``long`` has ``label``, ``seed``, ``pair``, ``scoring``, ``measure`` and ``value`` columns.
+    """
+    import seaborn as sns
+
+    from csir.alignment import labels_in_order
+
+    measures = list(dict.fromkeys(long["measure"]))
+    scorings = list(dict.fromkeys(long["scoring"]))
+    labels = labels_in_order(long["label"])
+    pairs = list(dict.fromkeys(long["pair"]))
+    width = max(FULL_WIDTH, 0.45 * len(pairs) * len(scorings) + 1.5)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(
+        len(measures), len(scorings), figsize=(width, 1.9 * len(measures)),
+        squeeze=False, sharey="row",
+    )  # fmt: skip
+    palette = dict(zip(labels, sns.color_palette("colorblind", len(labels)), strict=True))
+    for r, measure in enumerate(measures):
+        for c, scoring in enumerate(scorings):
+            ax = axes[r][c]
+            rows = long[(long["measure"] == measure) & (long["scoring"] == scoring)]
+            sns.barplot(
+                data=rows, x="pair", y="value", hue="label", order=pairs, hue_order=labels,
+                palette=palette, errorbar="sd", err_kws={"linewidth": 0.8}, ax=ax,
+            )  # fmt: skip
+            ax.set_xticks(ax.get_xticks(), [t.get_text().upper() for t in ax.get_xticklabels()])
+            ax.set_xlabel("source → target" if r == len(measures) - 1 else "")
+            ax.set_ylabel(measure if c == 0 else "")
+            ax.set_ylim(0, 1)
+            ax.set_title(scoring if r == 0 else "")
+            legend = ax.get_legend()
+            if legend is not None:
+                legend.remove()
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="upper center", ncol=min(len(names), 4), fontsize=7,
+               bbox_to_anchor=(0.5, 1.02 + 0.03 * (len(names) > 4)))  # fmt: skip
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
+    return fig

@@ -12,7 +12,7 @@ configuration are relative to the repository root, where the notebooks execute.
 
 Example::
 
-    python -m csir.pipeline configs/smoke.yaml                    # all six notebooks
+    python -m csir.pipeline configs/smoke.yaml                    # all seven notebooks
     python -m csir.pipeline configs/cpu.yaml --only 06_paper_figures
 """
 
@@ -50,7 +50,7 @@ class Run:
 
 
 def notebook_names() -> list[str]:
-    """The numbered notebooks in pipeline order (``01_lexicon_induction`` … ``06_…``)."""
+    """The numbered notebooks in pipeline order (``01_lexicon_induction`` … ``07_…``)."""
     return sorted(p.stem for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 

@@ -35,7 +35,7 @@ def test_smoke_configuration_sets_smoke_everywhere():
     runs = pipeline.plan(REPO_ROOT / "configs" / "smoke.yaml", "/tmp/b")
     assert [r.notebook for r in runs] == pipeline.notebook_names()
     assert all(r.parameters["smoke"] is True for r in runs)
-    assert runs[-1].executed == Path("/tmp/b/06_paper_figures.ipynb")
+    assert runs[-1].executed == Path("/tmp/b/07_bitext_mining.ipynb")
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -58,6 +58,7 @@ def test_lists_run_a_notebook_several_times_and_selection_works(tmp_path):
         "04_evaluation.ipynb",
         "05_significance.ipynb",
         "06_paper_figures.ipynb",
+        "07_bitext_mining.ipynb",
     ]
     assert runs[0].parameters == {"smoke": True, "seeds": [1, 2]}
     assert runs[1].parameters == {"smoke": False, "num_layers": 6}

@@ -6,7 +6,7 @@ into one of these right away::
     cfg = LexiconConfig.from_params(globals_of_parameters_cell)
 
 One module per notebook (``lexicon`` 01, ``data_generation`` 02, ``training`` 03, ``evaluation``
-04, ``significance`` 05, ``figures`` 06) on the machinery of :mod:`csir.config.base`.
+04, ``significance`` 05, ``figures`` 06, ``mining`` 07) on the machinery of :mod:`csir.config.base`.
 """
 
 from csir.config.base import PARAMETER_NAMES_KEY, NotebookConfig, params_from_namespace
@@ -14,6 +14,7 @@ from csir.config.data_generation import DataGenerationConfig
 from csir.config.evaluation import MLIR_LANGUAGES, EvaluationConfig
 from csir.config.figures import FiguresConfig
 from csir.config.lexicon import LEXICON_SOURCES, LexiconConfig
+from csir.config.mining import MiningConfig
 from csir.config.significance import SignificanceConfig
 from csir.config.training import TrainingConfig
 
@@ -25,6 +26,7 @@ __all__ = [
     "EvaluationConfig",
     "FiguresConfig",
     "LexiconConfig",
+    "MiningConfig",
     "NotebookConfig",
     "SignificanceConfig",
     "TrainingConfig",

@@ -1,0 +1,325 @@
+"""Notebook 07's engine: bitext mining with every encoder, to see what training did to alignment.
+
+Encoders: the untrained backbone as a bi-encoder (system ``bi-encoder/<backbone>``) and the
+encoder inside every cross-encoder of notebook 03 (its model folder name, per seed). A
+cross-encoder's encoder embeds each sentence *alone* through all its layers and is mean-pooled,
+as e5 was trained (a segment-cosine model with k = 0 is exactly its own bi-encoder; with k > 0 or
+a classifier head the joint layers then see one segment only). Both sides get the same
+``prefix`` (e5's ``"query: "`` for symmetric tasks such as bitext mining).
+
+Tasks come from :mod:`csir.data.bitext`; scores and measures from :mod:`csir.mining`. Under
+``output_dir``: ``mining.csv`` (one row per encoder, pair and scoring; trained models per seed),
+``mining_summary.csv`` (mean ± sd over seeds), ``fig_mining.{pdf,png}`` (+ the CSV it plots),
+``table_mining.tex`` and ``parameters.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from csir import io, mining
+from csir.config.mining import MiningConfig
+from csir.data import bitext
+from csir.ids import BI_ENCODER, BL_CS, CS_METHODS, SystemId
+from csir.results import METHOD_LABELS, parse_system, seed_mean
+
+if TYPE_CHECKING:
+    import torch
+
+_log = logging.getLogger(__name__)
+
+MEASURES = ("accuracy", "f1")
+MEASURE_LABELS = {"accuracy": "Accuracy (P@1)", "f1": "Mining F1"}
+SCORING_LABELS = {"margin": "Ratio margin", "cosine": "Cosine"}
+BACKBONE_LABEL = "Backbone (untrained)"
+FIGURE = "fig_mining"
+TABLE = "table_mining.tex"
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderSpec:
+    """One encoder: its system name, where it loads from, and whether notebook 03 trained it."""
+
+    system: str
+    path: str
+    trained: bool
+
+
+def load_sentence_encoder(spec: EncoderSpec, device: str = "cpu") -> tuple[torch.nn.Module, Any]:
+    """The encoder (a BERT-style ``AutoModel``) and tokenizer of ``spec``, in eval mode."""
+    from csir import backbones, ranker
+
+    if not spec.trained:
+        return backbones.load_encoder(spec.path, device), backbones.load_tokenizer(spec.path)
+    net = ranker.load_ranker(spec.path)
+    encoder = net.encoder if ranker.is_segment_model(net) else net.base_model
+    return encoder.to(device).eval(), backbones.load_tokenizer(spec.path)
+
+
+def encoder_label(system: str, several_backbones: bool = False) -> str:
+    """The figure's name of an encoder: the backbone, or the training method (BL-CS with its
+    pair, code-switching with its p), seeds pooled."""
+    parsed = parse_system(system)
+    if parsed["backbone"] == BI_ENCODER:
+        return BACKBONE_LABEL if not several_backbones else f"{parsed['method']} (untrained)"
+    method = str(parsed["method"])
+    label = METHOD_LABELS.get(method, method)
+    if method == BL_CS:
+        label += f" {parsed['train_pair']}"
+    if method in CS_METHODS and not math.isnan(float(parsed["p"])):
+        label += f" p={float(parsed['p']):g}"
+    return f"{parsed['backbone']} {label}" if several_backbones else label
+
+
+class BitextMining:
+    """Mine every pair with every encoder; tables, figure and LaTeX of the results.
+
+    Example:
+        >>> run = BitextMining(MiningConfig.from_params({"smoke": True}))  # doctest: +SKIP
+        >>> rows = run.run_all()  # doctest: +SKIP
+    """
+
+    def __init__(self, cfg: MiningConfig):
+        self.cfg = cfg
+        self.out = cfg.output_path()
+        self.tasks = self._build_tasks()
+        self.encoders = self._find_encoders()
+        self.written: list[str] = []
+        self.timings: dict[str, float] = {}
+
+    def _build_tasks(self) -> dict[str, dict[str, bitext.MiningTask]]:
+        cfg = self.cfg
+        tasks: dict[str, dict[str, bitext.MiningTask]] = {}
+        for pair in cfg.pairs:
+            src, tgt = pair.split("-")
+            tasks[f"{'xquad-r' if not cfg.dataset_dir else Path(cfg.dataset_dir).name}:{pair}"] = (
+                bitext.xquad_r_tasks(
+                    src,
+                    tgt,
+                    unit=cfg.unit,
+                    folder=cfg.dataset_dir or None,
+                    dev_share=cfg.dev_share,
+                    parallel_share=cfg.parallel_share,
+                    distractors=cfg.distractors,
+                    max_sources=cfg.max_sources,
+                    seed=cfg.seed,
+                )
+            )
+        for pair in cfg.bucc_pairs:
+            src, tgt = pair.split("-")
+            tasks[f"bucc:{pair}"] = {
+                "dev": bitext.load_bucc(cfg.bucc_dir, src, tgt, cfg.bucc_dev_split),
+                "test": bitext.load_bucc(cfg.bucc_dir, src, tgt, cfg.bucc_test_split),
+            }
+        return tasks
+
+    def _find_encoders(self) -> list[EncoderSpec]:
+        from csir.evaluate import discover_models, model_name
+
+        specs = []
+        if self.cfg.backbone:
+            name = SystemId(BI_ENCODER, self.cfg.backbone).name
+            specs.append(EncoderSpec(name, self.cfg.backbone, trained=False))
+        root = self.cfg.models_path()
+        folders = (
+            [Path(d).expanduser().resolve() for d in self.cfg.model_dirs]
+            if self.cfg.model_dirs
+            else discover_models(root)
+        )
+        specs += [EncoderSpec(model_name(f, root), str(f), trained=True) for f in folders]
+        return specs
+
+    def describe(self) -> pd.DataFrame:
+        """One row per task split: name, sizes and the builder's counts."""
+        return pd.DataFrame(
+            [
+                {"task": t.name, "sources": len(t.src), "targets": len(t.tgt),
+                 "gold": len(t.gold), **{k: v for k, v in t.stats.items() if k != "files"}}
+                for splits in self.tasks.values()
+                for t in splits.values()
+            ]
+        )  # fmt: skip
+
+    def _embed(self, spec: EncoderSpec) -> dict[tuple[str, str], torch.Tensor]:
+        """Every text of every task embedded once per language: ``(lang, text) -> vector``."""
+        from csir import backbones
+        from csir.devices import resolve_device
+
+        texts: dict[str, set[str]] = {}
+        for splits in self.tasks.values():
+            for task in splits.values():
+                texts.setdefault(task.src_lang, set()).update(task.src.values())
+                texts.setdefault(task.tgt_lang, set()).update(task.tgt.values())
+        device = resolve_device(self.cfg.device)
+        model, tokenizer = load_sentence_encoder(spec, device)
+        vectors: dict[tuple[str, str], torch.Tensor] = {}
+        for lang, unique in texts.items():
+            ordered = sorted(unique)
+            embedded = backbones.encode(
+                ordered,
+                model=model,
+                tokenizer=tokenizer,
+                batch_size=self.cfg.batch_size,
+                max_length=self.cfg.max_length,
+                prefix=self.cfg.prefix,
+            )
+            vectors.update({(lang, text): embedded[i] for i, text in enumerate(ordered)})
+        return vectors
+
+    def mine_encoder(self, spec: EncoderSpec) -> pd.DataFrame:
+        """Rows of one encoder: every task pair × scoring."""
+        import torch
+
+        began = time.perf_counter()
+        vectors = self._embed(spec)
+        rows = []
+        for key, splits in self.tasks.items():
+            dataset = key.split(":")[0]
+            sides = {}
+            for split, task in splits.items():
+                src = torch.stack([vectors[(task.src_lang, t)] for t in task.src.values()])
+                tgt = torch.stack([vectors[(task.tgt_lang, t)] for t in task.tgt.values()])
+                sides[split] = (src, tgt, mining.gold_rows(task.gold, task.src, task.tgt))
+            test = splits["test"]
+            for scoring in self.cfg.scorings:
+                result = mining.evaluate(
+                    *sides["dev"], *sides["test"], scoring, k=self.cfg.k, device=self.cfg.device
+                )
+                rows.append(
+                    {
+                        "encoder": spec.system,
+                        "dataset": dataset,
+                        "unit": self.cfg.unit if dataset != "bucc" else "sentence",
+                        "src_lang": test.src_lang,
+                        "tgt_lang": test.tgt_lang,
+                        "pair": f"{test.src_lang}-{test.tgt_lang}",
+                        **result.row(),
+                    }
+                )
+        self.timings[spec.system] = round(time.perf_counter() - began, 2)
+        return pd.DataFrame(rows)
+
+    def run_all(self) -> pd.DataFrame:
+        """Mine with every encoder; write ``mining.csv`` and ``mining_summary.csv``."""
+        frames = []
+        for spec in self.encoders:
+            _log.info("mining with %s", spec.system)
+            frames.append(self.mine_encoder(spec))
+        rows = pd.concat(frames, ignore_index=True)
+        parsed = pd.DataFrame([parse_system(name) for name in rows["encoder"]])
+        several = parsed.loc[parsed["backbone"] != BI_ENCODER, "backbone"].nunique() > 1
+        rows.insert(1, "label", [encoder_label(e, several) for e in rows["encoder"]])
+        rows.insert(2, "seed", parsed["seed"])
+        self.rows = rows
+        self._write_csv(rows, "mining.csv")
+        self.summary = self.summarise(rows)
+        self._write_csv(self.summary, "mining_summary.csv")
+        return rows
+
+    @staticmethod
+    def summarise(rows: pd.DataFrame) -> pd.DataFrame:
+        """Mean ± sd over seeds of accuracy and F1 per encoder label, pair and scoring."""
+        long = rows.melt(
+            id_vars=["label", "dataset", "pair", "scoring"],
+            value_vars=list(MEASURES),
+            var_name="measure",
+            value_name="value",
+        )
+        return seed_mean(long, ["label", "dataset", "pair", "scoring", "measure"])
+
+    def _write_csv(self, frame: pd.DataFrame, name: str) -> Path:
+        path = self.out / name
+        with io.atomic_write(path) as fh:
+            frame.to_csv(fh, index=False)
+        self.written.append(name)
+        return path
+
+    def table(self, scoring: str = "margin") -> pd.DataFrame:
+        """Encoders × pairs of one scoring: ``accuracy / F1`` cells, mean (± sd over seeds)."""
+        rows = self.summary[self.summary["scoring"] == scoring]
+        cells = [
+            f"{m:.3f}" + (f" ± {s:.3f}" if n > 1 else "")
+            for m, s, n in zip(rows["mean"], rows["sd"], rows["n_seeds"], strict=True)
+        ]
+        wide = rows.assign(cell=cells).pivot_table(
+            index="label", columns=["pair", "measure"], values="cell", aggfunc="first", sort=False
+        )
+        pairs = list(dict.fromkeys(rows["pair"]))
+        columns = [(p, m) for p in pairs for m in MEASURES if (p, m) in wide.columns]
+        wide = wide.loc[labels_in_order(wide.index), columns]
+        wide.index.name = None
+        return wide
+
+    def write_latex(self) -> Path:
+        """``table_mining.tex``: one block per scoring, accuracy and F1 per pair."""
+        parts = []
+        for scoring in self.cfg.scorings:
+            wide = self.table(scoring).map(lambda c: c.replace("±", "$\\pm$"))
+            wide = wide.rename(columns=lambda c: {"accuracy": "Acc.", "f1": "F1"}.get(c, c))
+            parts.append(
+                f"% {SCORING_LABELS[scoring]} (k = {self.cfg.k}): test-split accuracy and mining "
+                "F1 at the dev split's threshold; mean $\\pm$ sd over training seeds.\n"
+                + wide.fillna("–").to_latex(
+                    escape=False,
+                    multicolumn=True,
+                    multicolumn_format="c",
+                    column_format="l" + "r" * wide.shape[1],
+                )
+            )
+        path = self.out / TABLE
+        with io.atomic_write(path) as fh:
+            fh.write("\n".join(parts))
+        self.written.append(TABLE)
+        return path
+
+    def draw(self) -> list[Path]:
+        """The figure (accuracy and F1 per pair, one bar per encoder label, sd over seeds)."""
+        from csir import figures
+
+        figures.style()
+        long = self.rows.melt(
+            id_vars=["label", "seed", "pair", "scoring"],
+            value_vars=list(MEASURES),
+            var_name="measure",
+            value_name="value",
+        )
+        long["measure"] = long["measure"].map(MEASURE_LABELS)
+        long["scoring"] = long["scoring"].map(SCORING_LABELS)
+        self._write_csv(long, f"{FIGURE}.csv")
+        fig = figures.mining_bars(long)
+        written = figures.save(fig, self.out, FIGURE, self.cfg.formats, self.cfg.dpi)
+        self.written += [p.name for p in written]
+        return written
+
+    def write_parameters(self) -> Path:
+        """``parameters.json``: the parameters, the tasks, the encoders and the time each took."""
+        record = {
+            "notebook": MiningConfig.NOTEBOOK,
+            "parameters": self.cfg.to_dict(),
+            "tasks": self.describe().to_dict(orient="records"),
+            "encoders": [dataclasses.asdict(s) for s in self.encoders],
+            "seconds_per_encoder": self.timings,
+            "written": self.written,
+        }
+        path = self.out / "parameters.json"
+        io.write_json(path, record)
+        return path
+
+
+def labels_in_order(labels: Sequence[str]) -> list[str]:
+    """Encoder labels in the figures' method order: backbone, zero-shot, then code-switching."""
+    order = [BACKBONE_LABEL, *METHOD_LABELS.values()]
+
+    def rank(label: str) -> tuple[int, str]:
+        hits = [i for i, name in enumerate(order) if name in label]
+        return (hits[0] if hits else len(order), label)
+
+    return sorted(dict.fromkeys(labels), key=rank)
