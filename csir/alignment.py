@@ -294,7 +294,7 @@ class BitextMining:
         long["measure"] = long["measure"].map(MEASURE_LABELS)
         long["scoring"] = long["scoring"].map(SCORING_LABELS)
         self._write_csv(long, f"{FIGURE}.csv")
-        fig = figures.mining_bars(long)
+        fig = figures.mining_bars(long, labels_in_order(long["label"]))
         written = figures.save(fig, self.out, FIGURE, self.cfg.formats, self.cfg.dpi)
         self.written += [p.name for p in written]
         return written

@@ -231,23 +231,21 @@ def save(
     return written
 
 
-def mining_bars(long: pd.DataFrame):
+def mining_bars(long: pd.DataFrame, labels: Sequence[str] = ()):
     """Bitext mining (notebook 07): accuracy and F1 per pair (rows: measure, columns: scoring),
     one bar per encoder, the mean over seeds with ± sd whiskers.
 
-    ``long`` has ``label``, ``seed``, ``pair``, ``scoring``, ``measure`` and ``value`` columns.
+    ``long`` has ``label``, ``seed``, ``pair``, ``scoring``, ``measure`` and ``value`` columns;
+    ``labels`` orders the encoders (default: as they first appear).
     """
+    import matplotlib.pyplot as plt
     import seaborn as sns
-
-    from csir.alignment import labels_in_order
 
     measures = list(dict.fromkeys(long["measure"]))
     scorings = list(dict.fromkeys(long["scoring"]))
-    labels = labels_in_order(long["label"])
+    labels = list(labels) or list(dict.fromkeys(long["label"]))
     pairs = list(dict.fromkeys(long["pair"]))
     width = max(FULL_WIDTH, 0.45 * len(pairs) * len(scorings) + 1.5)
-    import matplotlib.pyplot as plt
-
     fig, axes = plt.subplots(
         len(measures), len(scorings), figsize=(width, 1.9 * len(measures)),
         squeeze=False, sharey="row",

@@ -318,3 +318,50 @@ def test_the_offline_backbone_mines_translations_with_both_scorings():
     tgt = backbones.encode(en, model=model, tokenizer=tokenizer, prefix="query: ")
     for scoring in mining.SCORINGS:
         assert mining.mine(src, tgt, scoring, k=2).best.tolist() == [2, 0, 4], scoring
+
+
+# --------------------------------------------------------------------------- notebook 07's engine
+
+
+@pytest.mark.slow
+def test_engine_mines_with_trained_encoders_of_both_heads(squad_folder, tmp_path):
+    """Tiny models named as notebook 03 names them: a classifier and a segment-cosine model
+    (two seeds); every output file is written, seeds pooled in the summary."""
+    from conftest import make_tiny_cross_encoder
+
+    from csir import ranker
+    from csir.alignment import BitextMining, encoder_label
+    from csir.heads import HeadSpec
+
+    root = tmp_path / "models"
+    make_tiny_cross_encoder(root / "tiny/zero-shot/en-en/p=0.0/seed=1")
+    for seed in (1, 2):
+        folder = root / f"tiny/bl-cs/en-de/p=0.5/seed={seed}"
+        make_tiny_cross_encoder(folder, seed, head=False)
+        encoder = ranker.backbones.load_encoder(str(folder))
+        ranker.save_ranker(ranker.SegmentCosineRanker(encoder, HeadSpec(joint_layers=0)), folder)
+    cfg = MiningConfig.from_params(
+        {"smoke": False, "dataset_dir": str(squad_folder), "pairs": ["de-en", "en-de"],
+         "backbone": "", "models_root": str(root), "output_dir": str(tmp_path / "out"),
+         "formats": ["png"], "dpi": 50}
+    )  # fmt: skip
+    run = BitextMining(cfg)
+    assert [s.system for s in run.encoders] == [
+        "tiny/bl-cs/en-de/p=0.5/seed=1",
+        "tiny/bl-cs/en-de/p=0.5/seed=2",
+        "tiny/zero-shot/en-en/p=0.0/seed=1",
+    ]
+    rows = run.run_all()
+    assert len(rows) == 3 * 2 * 2  # encoders x pairs x scorings
+    assert set(rows["label"]) == {"Zero-shot", "BL-CS en-de p=0.5"}
+    assert rows[["accuracy", "f1"]].apply(lambda c: c.between(0, 1)).all().all()
+    bl = run.summary[run.summary["label"] == "BL-CS en-de p=0.5"]
+    assert set(bl["n_seeds"]) == {2}
+    assert list(run.table("margin").index) == ["Zero-shot", "BL-CS en-de p=0.5"]
+    assert "\\begin{tabular}" in run.write_latex().read_text()
+    run.draw()
+    run.write_parameters()
+    written = {p.name for p in (tmp_path / "out").iterdir()}
+    assert {"mining.csv", "mining_summary.csv", "fig_mining.png", "fig_mining.csv"} <= written
+    assert {"table_mining.tex", "parameters.json"} <= written
+    assert encoder_label("bi-encoder/e5-small-offline") == "Backbone (untrained)"
