@@ -10,7 +10,8 @@ a classifier head the joint layers then see one segment only). Both sides get th
 Tasks come from :mod:`csir.data.bitext`; scores and measures from :mod:`csir.mining`. Under
 ``output_dir``: ``mining.csv`` (one row per encoder, pair and scoring; trained models per seed),
 ``mining_summary.csv`` (mean ± sd over seeds), ``fig_mining.{pdf,png}`` (+ the CSV it plots),
-``table_mining.tex`` and ``parameters.json``.
+``table_mining.tex`` and ``parameters.json``; ``per_encoder/<system>/`` keeps each encoder's
+rows with the settings they were made with, so a rerun only mines what changed.
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ MEASURES = ("accuracy", "f1")
 MEASURE_LABELS = {"accuracy": "Accuracy (P@1)", "f1": "Mining F1"}
 SCORING_LABELS = {"margin": "Ratio margin", "cosine": "Cosine"}
 BACKBONE_LABEL = "Backbone (untrained)"
+#: The parameters an encoder's results depend on (the rest name inputs, outputs or resources).
+RESULT_PARAMETERS = (
+    "dataset_dir", "unit", "pairs", "dev_share", "parallel_share", "distractors", "max_sources",
+    "seed", "k", "scorings", "prefix", "bucc_dir", "bucc_pairs", "bucc_dev_split",
+    "bucc_test_split", "max_length",
+)  # fmt: skip
 FIGURE = "fig_mining"
 TABLE = "table_mining.tex"
 
@@ -209,10 +216,7 @@ class BitextMining:
 
     def run_all(self) -> pd.DataFrame:
         """Mine with every encoder; write ``mining.csv`` and ``mining_summary.csv``."""
-        frames = []
-        for spec in self.encoders:
-            _log.info("mining with %s", spec.system)
-            frames.append(self.mine_encoder(spec))
+        frames = [self._cached_or_mined(spec) for spec in self.encoders]
         rows = pd.concat(frames, ignore_index=True)
         parsed = pd.DataFrame([parse_system(name) for name in rows["encoder"]])
         several = parsed.loc[parsed["backbone"] != BI_ENCODER, "backbone"].nunique() > 1
@@ -222,6 +226,31 @@ class BitextMining:
         self._write_csv(rows, "mining.csv")
         self.summary = self.summarise(rows)
         self._write_csv(self.summary, "mining_summary.csv")
+        return rows
+
+    def _settings(self, spec: EncoderSpec) -> dict[str, Any]:
+        """What an encoder's rows depend on: the task and scoring parameters and its weights."""
+        from csir.evaluate import model_fingerprint
+
+        params = {k: v for k, v in self.cfg.to_dict().items() if k in RESULT_PARAMETERS}
+        weights = model_fingerprint(spec.path) if spec.trained else spec.path
+        return {"encoder": spec.system, "weights": weights, **params}
+
+    def _cached_or_mined(self, spec: EncoderSpec) -> pd.DataFrame:
+        """The encoder's rows from ``per_encoder/`` when its settings match, else mined now and
+        stored there (a killed run resumes with the encoders it had not finished)."""
+        folder = self.out / "per_encoder" / spec.system
+        settings = self._settings(spec)
+        done = (folder / "settings.json").is_file() and (folder / "rows.csv").is_file()
+        if done and io.read_json(folder / "settings.json") == settings:
+            _log.info("reusing the rows of %s", spec.system)
+            return pd.read_csv(folder / "rows.csv")
+        _log.info("mining with %s", spec.system)
+        rows = self.mine_encoder(spec)
+        folder.mkdir(parents=True, exist_ok=True)
+        with io.atomic_write(folder / "rows.csv") as fh:
+            rows.to_csv(fh, index=False)
+        io.write_json(folder / "settings.json", settings)
         return rows
 
     @staticmethod

@@ -327,6 +327,9 @@ def test_the_offline_backbone_mines_translations_with_both_scorings():
 def test_engine_mines_with_trained_encoders_of_both_heads(squad_folder, tmp_path):
     """Tiny models named as notebook 03 names them: a classifier and a segment-cosine model
     (two seeds); every output file is written, seeds pooled in the summary."""
+    import dataclasses
+
+    import pandas as pd
     from conftest import make_tiny_cross_encoder
 
     from csir import ranker
@@ -365,3 +368,9 @@ def test_engine_mines_with_trained_encoders_of_both_heads(squad_folder, tmp_path
     assert {"mining.csv", "mining_summary.csv", "fig_mining.png", "fig_mining.csv"} <= written
     assert {"table_mining.tex", "parameters.json"} <= written
     assert encoder_label("bi-encoder/e5-small-offline") == "Backbone (untrained)"
+    # a rerun reuses every encoder's rows; changed settings mine again
+    again = BitextMining(cfg)
+    again.mine_encoder = None  # would fail if called
+    pd.testing.assert_frame_equal(again.run_all(), rows, check_dtype=False)
+    changed = BitextMining(dataclasses.replace(cfg, k=2))
+    assert set(changed.run_all()["k"]) == {2}
