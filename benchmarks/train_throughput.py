@@ -1,6 +1,6 @@
 """Training throughput and dev quality: csir's recipe against a Hugging Face ``Trainer``.
 
-Three systems fine-tune the offline multilingual-e5-small on the same pairs for the same number
+Four systems fine-tune the offline multilingual-e5-small on the same pairs for the same number
 of optimizer steps (batch 16, max length 256, AdamW lr 2e-5, weight decay 0.01 without biases and
 LayerNorm weights, linear decay without warm-up, gradient clipping 1.0, binary cross-entropy on
 one logit):
@@ -11,14 +11,17 @@ one logit):
   padded to their longest pair), BCE through ``compute_loss_func``, Trainer's default
   optimizer (fused AdamW), no data-loader workers;
 - ``csir``: :func:`csir.training.train` with the recipe notebook 03 uses for this backbone:
-  ``head="auto"`` (segment-cosine, ``joint_layers=0``), bf16 autocast (on CPU too), trimmed
+  ``head="auto"`` (segment-cosine, ``joint_layers=0``), bf16 (on CPU: a bf16 copy of the model
+  computes, float32 master weights learn: :mod:`csir.training.bf16`), trimmed
   vocabulary (:mod:`csir.vocab`), dropout as ``TrainingArgs`` (0), the math attention kernel on
   CPU (``csir.ranker.training_attention``), the head's
   two parameters at notebook 03's head learning rate (``--head-lr``), the dev file passed (it is
   scored before and after training, outside the timed loop, and its texts join the trimmed
   vocabulary);
 - ``csir-classifier``: the same csir recipe with ``head="classifier"`` (the ``ref`` model), to
-  separate the head's effect from bf16 and trimming.
+  separate the head's effect from bf16 and trimming;
+- ``csir-autocast``: the ``csir`` recipe with bf16 autocast on the float32 model instead of the
+  bf16 copy (what the loop did before), to measure that step alone.
 
 Data: per round a seeded random sample of ``steps * 16`` pairs of the WikiQA training set
 (notebook 02's ``zero-shot/en-en/p=0.0``, 1:4 positives to negatives), i.e. exactly one epoch, so
@@ -63,11 +66,12 @@ if str(REPO) not in sys.path:
 DEFAULT_DATA = REPO / "build/exp/02/train/zero-shot/en-en/p=0.0/train.jsonl"
 DEFAULT_DEV = REPO / "build/exp/02/dev/en-en/dev.jsonl"
 BATCH, MAX_LENGTH, LR, WEIGHT_DECAY, SEED = 16, 256, 2e-5, 0.01, 42
-SYSTEMS = ("ref", "csir", "csir-classifier")
+SYSTEMS = ("ref", "csir", "csir-classifier", "csir-autocast")
 LABELS = {
     "ref": "HF Trainer (classifier, fp32, full vocabulary)",
     "csir": "csir (segment-cosine k=0, bf16, trimmed, dropout 0)",
     "csir-classifier": "csir (classifier, bf16, trimmed, dropout 0)",
+    "csir-autocast": "csir (segment-cosine k=0, bf16 autocast, trimmed, dropout 0)",
 }
 
 
@@ -291,7 +295,11 @@ def worker(ns: argparse.Namespace) -> None:
         if ns.worker == "ref":
             result = run_reference(timed, dev, ns.steps, work)
         else:
-            head = "segment-cosine" if ns.worker == "csir" else "classifier"
+            if ns.worker == "csir-autocast":
+                from csir.training import loop
+
+                loop._trains_on_shadow = lambda args, accelerator: False
+            head = "classifier" if ns.worker == "csir-classifier" else "segment-cosine"
             result = run_csir(head, timed, dev, ns.steps, ns.head_lr, work)
     result["torch_threads"] = torch.get_num_threads()
     Path(ns.out).write_text(json.dumps(result), encoding="utf-8")

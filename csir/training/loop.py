@@ -37,6 +37,7 @@ from csir.errors import ConfigError, CsirError
 from csir.heads import HEAD_FILE, SEGMENT_COSINE
 from csir.training import checkpoint as ckpt
 from csir.training.args import TrainingArgs
+from csir.training.bf16 import Bf16Shadow
 from csir.training.data import (
     BatchDataset,
     BatchPlan,
@@ -256,6 +257,16 @@ def _accelerator(precision: str):
             "use 'bf16' or 'fp32'"
         )
     return accelerator
+
+
+def _trains_on_shadow(args: TrainingArgs, accelerator) -> bool:
+    """bf16 on one CPU process trains through a bf16 copy (:mod:`csir.training.bf16`); GPUs and
+    several processes keep accelerate's autocast."""
+    return (
+        args.precision == "bf16"
+        and accelerator.device.type == "cpu"
+        and accelerator.num_processes == 1
+    )
 
 
 def _check_same_run(where: Path, saved: dict[str, Any], args: TrainingArgs, data: dict) -> None:
@@ -482,16 +493,22 @@ def train(
     grad_norm: Any = float("nan")
     device = accelerator.device
     model.train()
+    shadow = Bf16Shadow(model) if _trains_on_shadow(args, accelerator) else None
+    computes = shadow.module if shadow is not None else model
     for step in range(state["step"] + 1, args.max_steps + 1):
+        if shadow is not None:
+            shadow.load_masters()
         for micro in range(accum):
             batch = {k: v.to(device, non_blocking=True) for k, v in next(loader).items()}
             labels, groups = batch.pop("labels"), batch.pop("groups")
             # Gradients are synchronised across processes only on the last micro-batch.
             sync = contextlib.nullcontext() if micro == accum - 1 else accelerator.no_sync(model)
             with sync, ranker.training_attention(device):
-                logits = ranker.pair_logits(model, batch)
+                logits = ranker.pair_logits(computes, batch)
                 loss = training_loss(args.loss, logits, labels, groups)
                 accelerator.backward(loss / accum)
+            if shadow is not None:
+                shadow.add_gradients_to_masters()
             window[0] += loss.detach().double()
             window[1] += 1
             window[2] += len(labels)
