@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -34,6 +35,7 @@ Qrels = dict[str, dict[str, int]]
 
 _RUN_FIX = "expected 'qid Q0 docid rank score tag' (6 whitespace-separated fields)"
 _QRELS_FIX = "expected 'qid 0 docid relevance' (4 whitespace-separated fields)"
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def _check_id(kind: str, value: object, where: str) -> str:
@@ -100,6 +102,20 @@ def write_run(path: str | Path, run: Mapping[str, Mapping[str, float]], tag: str
     return path
 
 
+def _strict_int(text: str) -> int:
+    """``int`` without Python's digit-group underscores (``1_0`` would read as 10)."""
+    if not _INTEGER.fullmatch(text):
+        raise ValueError(text)
+    return int(text)
+
+
+def _strict_float(text: str) -> float:
+    """``float`` without Python's digit-group underscores (``1_0`` would read as 10.0)."""
+    if "_" in text:
+        raise ValueError(text)
+    return float(text)
+
+
 def _fields(path: Path, expected: int, fix: str) -> Iterator[tuple[int, list[str]]]:
     if not path.is_file():
         raise InputError(
@@ -140,13 +156,13 @@ def read_run(path: str | Path) -> Run:
     first_line: dict[tuple[str, str], int] = {}
     for number, (qid, _q0, docid, rank, score, _tag) in _fields(path, 6, _RUN_FIX):
         try:
-            int(rank)
+            _strict_int(rank)
         except ValueError:
             raise InputError(
                 path, f"rank {rank!r} is not an integer", line=number, fix=_RUN_FIX
             ) from None
         try:
-            value = float(score)
+            value = _strict_float(score)
         except ValueError:
             raise InputError(
                 path, f"score {score!r} is not a number", line=number, fix=_RUN_FIX
@@ -180,7 +196,7 @@ def read_qrels(path: str | Path) -> Qrels:
     first_line: dict[tuple[str, str], int] = {}
     for number, (qid, _iteration, docid, rel) in _fields(path, 4, _QRELS_FIX):
         try:
-            value = int(rel)
+            value = _strict_int(rel)
         except ValueError:
             raise InputError(
                 path, f"relevance {rel!r} is not an integer", line=number, fix=_QRELS_FIX

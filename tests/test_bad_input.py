@@ -485,3 +485,43 @@ def test_the_bi_encoder_backbone_may_be_empty_when_nothing_uses_it():
 
     params = {"smoke": False, "dense_backbone": "", "bi_encoder": False}
     assert EvaluationConfig.from_params(params).dense_backbone == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("qrels.txt", "q1 0 d1 1_0\n", "relevance '1_0' is not an integer"),
+        ("run.txt", "q1 Q0 d1 1 1_0 tag\n", "score '1_0' is not a number"),
+        ("run.txt", "q1 Q0 d1 1_0 2.5 tag\n", "rank '1_0' is not an integer"),
+    ],
+)
+def test_digit_group_underscores_are_not_numbers_in_trec_files(tmp_path: Path, name, text, message):
+    """Python's int('1_0') is 10: a typo would become a relevance grade or a score."""
+    from csir import runs
+
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    reader = runs.read_qrels if name == "qrels.txt" else runs.read_run
+    with pytest.raises(InputError, match=message):
+        reader(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "header"),
+    [
+        ("queries.tsv", "qid\ttext"),
+        ("corpus.tsv", "id\ttitle\ttext"),
+        ("corpus.tsv", "docid\ttext"),
+    ],
+)
+def test_a_column_header_line_is_not_read_as_a_query_or_document(tmp_path: Path, name, header):
+    from csir.data.retrieval import read_corpus, read_queries_tsv
+
+    path = tmp_path / name
+    rows = "q1\twhat is it\n" if name == "queries.tsv" else "d1\tsome text\n"
+    path.write_text(header + "\n" + rows, encoding="utf-8")
+    reader = read_queries_tsv if name == "queries.tsv" else read_corpus
+    with pytest.raises(InputError, match=r":1: the first line .* is a column header"):
+        reader(path)
+    path.write_text(rows, encoding="utf-8")
+    assert len(reader(path)) == 1

@@ -36,6 +36,7 @@ def read_queries_tsv(path: str | Path) -> dict[str, str]:
                 line=number,
                 fix="write one query per line as qid<TAB>text",
             )
+        _check_not_header(path, number, parts)
         qid, text = parts[0].strip(), parts[1].strip()
         if not qid or not text:
             raise InputError(path, "empty query id or text", line=number, fix="give both")
@@ -46,6 +47,24 @@ def read_queries_tsv(path: str | Path) -> dict[str, str]:
     if not queries:
         raise InputError(path, "no queries", fix="give qid<TAB>text lines")
     return queries
+
+
+#: First-line fields that name columns, not a query or document (``id<TAB>text``).
+_HEADER_WORDS = frozenset(
+    {"id", "_id", "qid", "query_id", "queryid", "docid", "doc_id", "pid", "text", "query",
+     "title", "passage", "body", "contents", "document"}
+)  # fmt: skip
+
+
+def _check_not_header(path: Path, number: int, fields: list[str]) -> None:
+    """A column-header line would become one more query or document without a word."""
+    if number == 1 and all(f.strip().lower() in _HEADER_WORDS for f in fields):
+        raise InputError(
+            path,
+            f"the first line ({' | '.join(fields)}) is a column header, not a record",
+            line=number,
+            fix="delete the header line (the format has none)",
+        )
 
 
 def _check_trec_id(path: Path, number: int, kind: str, value: str) -> None:
@@ -102,6 +121,8 @@ def _tsv_records(path: Path) -> Iterable[tuple[int, str, str, str]]:
         if not line.strip():
             continue
         parts = line.split("\t")
+        if len(parts) in (2, 3):
+            _check_not_header(path, number, parts)
         if len(parts) == 2:
             yield number, parts[0].strip(), "", parts[1]
         elif len(parts) == 3:
