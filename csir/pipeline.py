@@ -218,6 +218,7 @@ KEY_FILES = {
     "04_evaluation": "metrics.csv",
     "05_significance": "significance.csv",
     "06_paper_figures": "",
+    "07_bitext_mining": "mining_summary.csv",
 }
 
 

@@ -150,6 +150,7 @@ def test_a_finished_pipeline_says_where_its_results_are(tmp_path):
     assert f"04_evaluation: {metrics}" in text
     assert f"05_significance: {tmp_path / 'b' / '05_significance' / 'significance.csv'}" in text
     assert f"06_paper_figures: {tmp_path / 'b' / '06_paper_figures'}" in text
+    assert f"07_bitext_mining: {tmp_path / 'b' / '07_bitext_mining' / 'mining_summary.csv'}" in text
     assert "0.700 ± 0.141" in text and "0.450 ± 0.000" in text and "0.500" not in text
     cpu = pipeline.plan(REPO_ROOT / "configs" / "cpu.yaml", tmp_path / "c")
     assert f"06_paper_figures: {REPO_ROOT / 'figures'}" in pipeline.report(cpu)
