@@ -26,6 +26,23 @@ from csir import paths
 from csir.errors import CsirError, DataNotFoundError, InputError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: The process's umask, read once: mkstemp creates files readable by their owner only (0600),
+#: so results written through it would be unreadable to the group that shares a build folder.
+_UMASK = _umask()
+
+
+def _as_created_by_open(fd: int) -> None:
+    """Give a ``mkstemp`` file the permissions ``open`` would (``0666`` less the umask)."""
+    with contextlib.suppress(OSError):
+        os.fchmod(fd, 0o666 & ~_UMASK)
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a temporary file beside ``path``; rename it onto ``path`` only if the block succeeds.
@@ -41,6 +58,7 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
     with _disk_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        _as_created_by_open(fd)
     try:
         with _disk_errors(path):
             with os.fdopen(fd, mode, encoding=None if binary else encoding) as fh:
@@ -65,6 +83,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     with _disk_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        _as_created_by_open(fd)
     os.close(fd)
     try:
         with _disk_errors(path):

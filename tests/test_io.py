@@ -149,3 +149,24 @@ def test_xquad_r_is_found_in_the_mirror_or_named_clearly(tmp_path, monkeypatch):
     assert "{lang}" in XQUAD_R_URL
     with pytest.raises(ConfigError, match="unknown XQuAD-R language code 'it'"):
         locate_xquad_r("it")
+
+
+def test_atomic_writes_get_the_permissions_open_would_give(tmp_path):
+    """mkstemp makes 0600 files: results in a shared build folder would be unreadable to others."""
+    import os
+    import stat
+
+    from csir import io as csir_io
+
+    mask = os.umask(0o022)
+    try:
+        csir_io._UMASK, saved = 0o022, csir_io._UMASK
+        with csir_io.atomic_write(tmp_path / "a.txt") as fh:
+            fh.write("x")
+        with csir_io.atomic_path(tmp_path / "b.bin") as pending:
+            pending.write_bytes(b"y")
+    finally:
+        os.umask(mask)
+        csir_io._UMASK = saved
+    for name in ("a.txt", "b.bin"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
