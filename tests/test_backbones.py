@@ -170,7 +170,7 @@ def test_interrupted_conversion_leaves_nothing(tmp_path, monkeypatch):
         (out / "model.safetensors").write_bytes(b"half")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(backbones, "_convert", crash)
+    monkeypatch.setattr(offline_e5, "convert", crash)
     target = tmp_path / "models" / "e5"
     with pytest.raises(KeyboardInterrupt):
         offline_e5.build_offline_e5(target)
@@ -187,7 +187,7 @@ def test_incomplete_folder_is_rebuilt_and_complete_one_reused(tmp_path, monkeypa
         marker = {"converter_version": offline_e5.CONVERTER_VERSION}
         (out / offline_e5.MARKER).write_text(json.dumps(marker))
 
-    monkeypatch.setattr(backbones, "_convert", fake_convert)
+    monkeypatch.setattr(offline_e5, "convert", fake_convert)
     target = tmp_path / "e5"
     target.mkdir()
     (target / "config.json").write_text("{}")  # left by some older, partial tool
