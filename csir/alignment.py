@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from csir import io, mining
+from csir import io, languages, mining
 from csir.config.mining import MiningConfig
 from csir.data import bitext
 from csir.ids import BI_ENCODER, BL_CS, CS_METHODS, SystemId
-from csir.results import METHOD_LABELS, parse_system, seed_mean
+from csir.results import METHOD_LABELS, mean_sd, parse_system, seed_mean
 
 if TYPE_CHECKING:
     import torch
@@ -102,27 +102,27 @@ class BitextMining:
         self.written: list[str] = []
         self.timings: dict[str, float] = {}
 
-    def _build_tasks(self) -> dict[str, dict[str, bitext.MiningTask]]:
+    def _build_tasks(self) -> dict[tuple[str, str], dict[str, bitext.MiningTask]]:
+        """``(dataset, pair) -> {"dev": task, "test": task}``."""
         cfg = self.cfg
-        tasks: dict[str, dict[str, bitext.MiningTask]] = {}
+        dataset = Path(cfg.dataset_dir).name if cfg.dataset_dir else "xquad-r"
+        tasks: dict[tuple[str, str], dict[str, bitext.MiningTask]] = {}
         for pair in cfg.pairs:
-            src, tgt = pair.split("-")
-            tasks[f"{'xquad-r' if not cfg.dataset_dir else Path(cfg.dataset_dir).name}:{pair}"] = (
-                bitext.xquad_r_tasks(
-                    src,
-                    tgt,
-                    unit=cfg.unit,
-                    folder=cfg.dataset_dir or None,
-                    dev_share=cfg.dev_share,
-                    parallel_share=cfg.parallel_share,
-                    distractors=cfg.distractors,
-                    max_sources=cfg.max_sources,
-                    seed=cfg.seed,
-                )
+            src, tgt = languages.parse_pair(pair)
+            tasks[dataset, pair] = bitext.xquad_r_tasks(
+                src,
+                tgt,
+                unit=cfg.unit,
+                folder=cfg.dataset_dir or None,
+                dev_share=cfg.dev_share,
+                parallel_share=cfg.parallel_share,
+                distractors=cfg.distractors,
+                max_sources=cfg.max_sources,
+                seed=cfg.seed,
             )
         for pair in cfg.bucc_pairs:
-            src, tgt = pair.split("-")
-            tasks[f"bucc:{pair}"] = {
+            src, tgt = languages.parse_pair(pair)
+            tasks["bucc", pair] = {
                 "dev": bitext.load_bucc(cfg.bucc_dir, src, tgt, cfg.bucc_dev_split),
                 "test": bitext.load_bucc(cfg.bucc_dir, src, tgt, cfg.bucc_test_split),
             }
@@ -188,8 +188,7 @@ class BitextMining:
         began = time.perf_counter()
         vectors = self._embed(spec)
         rows = []
-        for key, splits in self.tasks.items():
-            dataset = key.split(":")[0]
+        for (dataset, _pair), splits in self.tasks.items():
             sides = {}
             for split, task in splits.items():
                 src = torch.stack([vectors[(task.src_lang, t)] for t in task.src.values()])
@@ -274,10 +273,8 @@ class BitextMining:
     def table(self, scoring: str = "margin") -> pd.DataFrame:
         """Encoders × pairs of one scoring: ``accuracy / F1`` cells, mean (± sd over seeds)."""
         rows = self.summary[self.summary["scoring"] == scoring]
-        cells = [
-            f"{m:.3f}" + (f" ± {s:.3f}" if n > 1 else "")
-            for m, s, n in zip(rows["mean"], rows["sd"], rows["n_seeds"], strict=True)
-        ]
+        columns = zip(rows["mean"], rows["sd"], rows["n_seeds"], strict=True)
+        cells = [mean_sd(m, s, n) for m, s, n in columns]
         wide = rows.assign(cell=cells).pivot_table(
             index="label", columns=["pair", "measure"], values="cell", aggfunc="first", sort=False
         )

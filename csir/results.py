@@ -176,6 +176,11 @@ def seed_mean(scores: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     return out
 
 
+def mean_sd(mean: float, sd: float, n_seeds: int) -> str:
+    """A table cell of :func:`seed_mean`'s columns: ``.812 ± .004``, the mean alone for one seed."""
+    return f"{mean:.3f}" + (f" ± {sd:.3f}" if n_seeds > 1 else "")
+
+
 def setting_averages(scores: pd.DataFrame) -> pd.DataFrame:
     """Per backbone, setting and method: the mean over the setting's common pairs, ± sd over seeds.
 
@@ -342,8 +347,7 @@ def results_table(
             if (system, pair) not in values.index:
                 cells[pair] = "–"
                 continue
-            mean, sd, n = values.loc[(system, pair), ["mean", "sd", "n_seeds"]]
-            cell = f"{mean:.3f}" + (f" ± {sd:.3f}" if n > 1 else "")
+            cell = mean_sd(*values.loc[(system, pair), ["mean", "sd", "n_seeds"]])
             if (system, pair) in by_system.index:
                 row = by_system.loc[(system, pair)]
                 cell += f" ({row['delta']:+.3f}{'†' if bool(row['significant']) else ''})"

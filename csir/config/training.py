@@ -142,16 +142,20 @@ class TrainingConfig(NotebookConfig):
             values["eval_every"] = 0
         return TrainingArgs(**values, seed=self.seeds[0] if seed is None else seed)
 
+    def input_files(self) -> list[Path]:
+        """Every training file of :meth:`jobs` and the dev file, once each."""
+        files = dict.fromkeys(file for file, _, _ in self.jobs())
+        if self.dev_file() is not None:
+            files[self.dev_file()] = None
+        return list(files)
+
     def require_inputs(self) -> None:
         """One error before any model trains when a training file or the dev file is missing
         (a typo in the last of ``train_sets`` must not wait for the others to train)."""
         from csir import io
 
-        files = dict.fromkeys(file for file, _, _ in self.jobs())
-        if self.dev_file() is not None:
-            files[self.dev_file()] = None
         parameter = "train_file" if self.train_file else "data_dir"
-        io.require_outputs(list(files), DataGenerationConfig.NOTEBOOK, parameter)
+        io.require_outputs(self.input_files(), DataGenerationConfig.NOTEBOOK, parameter)
 
     def dev_file(self) -> Path | None:
         """Notebook 02's dev set (``dev/en-en/dev.jsonl``) when selecting on it, else ``None``."""

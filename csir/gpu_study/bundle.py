@@ -170,13 +170,7 @@ def _offline_alias() -> str:
 
 def _training_files(plan: StudyPlan, config_path: Path) -> list[Path]:
     """Every training file and dev file notebook 03 will read, checked to exist."""
-    files: dict[Path, None] = {}
-    for cfg in plan.training:
-        for file, _, _ in cfg.jobs():
-            files[file] = None
-        dev = cfg.dev_file()
-        if dev is not None:
-            files[dev] = None
+    files = dict.fromkeys(file for cfg in plan.training for file in cfg.input_files())
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise ConfigError(
