@@ -115,10 +115,10 @@ def main() -> None:
     from csir import io
     from csir import stopwords as stopwordlists
     from csir import text as textlib
-    from csir.data import training
+    from csir.data import english_pairs
 
     datasets.disable_progress_bars()
-    english = list(training.iter_wikiqa("train"))
+    english = list(english_pairs.iter_wikiqa("train"))
     texts = [text for record in english for text in (record["query"], record["passage"])]
     lines = [texts[i % len(texts)] for i in range(args.lines)]
     n_records = len(lines) // 2

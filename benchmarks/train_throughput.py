@@ -101,15 +101,15 @@ def kept_vocabulary_rows(args, train_file: Path, dev) -> int:
     from csir import vocab
     from csir.backbones import load_tokenizer
     from csir.heads import SEGMENT_COSINE
-    from csir.training.data import tokenize_segment_file, tokenize_training_file
-    from csir.training.loop import _dev_token_ids
+    from csir.training.batches import tokenize_segment_file, tokenize_training_file
+    from csir.training.dev import dev_token_ids
 
     spec, tokenizer = args.head_spec(), load_tokenizer(args.backbone)
     if spec.kind == SEGMENT_COSINE:
         pairs = tokenize_segment_file(train_file, tokenizer, spec, args.max_length)
     else:
         pairs = tokenize_training_file(train_file, tokenizer, args.max_length)
-    dev_ids = _dev_token_ids(dev, tokenizer, spec, args.max_length)
+    dev_ids = dev_token_ids(dev, tokenizer, spec, args.max_length)
     return len(vocab.kept_token_ids([pairs.all_ids(), dev_ids], tokenizer))
 
 

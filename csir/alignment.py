@@ -129,7 +129,7 @@ class BitextMining:
         return tasks
 
     def _find_encoders(self) -> list[EncoderSpec]:
-        from csir.evaluate import discover_models, model_name
+        from csir.systems import discover_models, model_name
 
         specs = []
         if self.cfg.backbone:
@@ -229,7 +229,7 @@ class BitextMining:
 
     def _settings(self, spec: EncoderSpec) -> dict[str, Any]:
         """What an encoder's rows depend on: the task and scoring parameters and its weights."""
-        from csir.evaluate import model_fingerprint
+        from csir.systems import model_fingerprint
 
         params = {k: v for k, v in self.cfg.to_dict().items() if k in RESULT_PARAMETERS}
         weights = model_fingerprint(spec.path) if spec.trained else spec.path

@@ -29,9 +29,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import random
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -41,7 +39,8 @@ from csir.config import EvaluationConfig
 from csir.data import candidates as candidates_lib
 from csir.data import retrieval
 from csir.errors import ConfigError, CsirError
-from csir.ids import BI_ENCODER, FIRST_STAGE, TRANSLATE_TEST, SystemId
+from csir.ids import BI_ENCODER, FIRST_STAGE, TRANSLATE_TEST
+from csir.systems import System, discover_models, model_fingerprint, plan_systems
 
 METRIC_COLUMNS = (
     "model",
@@ -79,98 +78,7 @@ RUN_SETTINGS = (
 #: parallel units with pseudo-random ties; folders without it hold version 1 (sentences mapped by
 #: paragraph, ties by id), whose runs must not mix with today's.
 CANDIDATE_PROTOCOL = 2
-
-
-@dataclasses.dataclass(frozen=True)
-class System:
-    """One ranked list per pair: a first stage, a re-ranker, or a re-ranker on translated text."""
-
-    name: str
-    kind: str  # FIRST_STAGE | "reranker" | TRANSLATE_TEST | BI_ENCODER
-    model_dir: Path | None = None
-    backbone: str = ""  # BI_ENCODER: the untrained backbone that scores the candidates
-
-
-# --------------------------------------------------------------------------- systems
-
-
-#: Files of a model folder whose bytes make its runs: changed bytes mean new runs.
-MODEL_FILES = ("model.safetensors", "config.json", "csir_head.json")
 _log = logging.getLogger(__name__)
-
-
-def discover_models(root: str | Path) -> list[Path]:
-    """Every model folder under ``root`` (one holding ``model.safetensors``), sorted.
-
-    Raises:
-        CsirError: a folder notebook 03 is still training or whose training stopped before its
-            final save (a ``log.csv`` without a finished ``csir_training.json``): its weights
-            are not the model it will be.
-    """
-    from csir.training.loop import LOG_FILE, RUN_FILE, is_finished
-
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    folders = sorted(path.parent for path in root.rglob("model.safetensors"))
-    for folder in folders:
-        if (folder / LOG_FILE).is_file() and not is_finished(folder):
-            raise CsirError(
-                f"{folder}: training has not finished (no finished {RUN_FILE}); run notebook 03 "
-                "again to finish it, or delete the folder"
-            )
-    return folders
-
-
-def model_fingerprint(model_dir: str | Path) -> dict[str, str]:
-    """sha256 of each of a model folder's :data:`MODEL_FILES` that exists."""
-    folder = Path(model_dir)
-    return {
-        name: io.file_sha256(folder / name) for name in MODEL_FILES if (folder / name).is_file()
-    }
-
-
-def model_name(model_dir: Path, root: Path) -> str:
-    """The system name of a model: its path relative to the models root (or its folder name)."""
-    model_dir, root = Path(model_dir).resolve(), Path(root).resolve()
-    if model_dir.is_relative_to(root) and model_dir != root:
-        return model_dir.relative_to(root).as_posix()
-    return model_dir.name
-
-
-def plan_systems(
-    model_dirs: Sequence[Path],
-    root: Path,
-    *,
-    candidates: str,
-    first_stage: bool = True,
-    translate_test: bool = True,
-    bi_encoder: str = "",
-) -> list[System]:
-    """The first stage (unless exhaustive), the untrained ``bi_encoder`` re-ranking the same
-    candidates (when given), every model, and Translate-Test of zero-shot models."""
-    systems = []
-    if first_stage and candidates != "exhaustive":
-        systems.append(System(f"{FIRST_STAGE}/{candidates}", FIRST_STAGE))
-    if bi_encoder:
-        name = f"{BI_ENCODER}/{Path(bi_encoder).name}"
-        systems.append(System(name, BI_ENCODER, backbone=bi_encoder))
-    names = {}
-    for folder in model_dirs:
-        name = model_name(folder, root)
-        if name in names:
-            raise ConfigError(f"two model folders share the name {name!r}: {names[name]}, {folder}")
-        names[name] = folder
-        systems.append(System(name, "reranker", Path(folder)))
-    if translate_test:
-        for name, folder in names.items():
-            system = SystemId.parse(name)
-            if system.is_zero_shot:
-                systems.append(System(system.as_translate_test().name, TRANSLATE_TEST, folder))
-    return systems
-
-
-# --------------------------------------------------------------------------- the evaluation
 
 
 class Evaluation:
@@ -237,8 +145,8 @@ class Evaluation:
             io.write_json(path, current)
 
     def dataset_id(self, lang: str) -> str:
-        """The ``ir_datasets`` id of language ``lang`` (see :func:`ir_dataset_id`)."""
-        return ir_dataset_id(self.cfg.ir_datasets_id, lang)
+        """The ``ir_datasets`` id of ``lang`` (:func:`csir.data.retrieval.ir_dataset_id`)."""
+        return retrieval.ir_dataset_id(self.cfg.ir_datasets_id, lang)
 
     def _read_collection(self, lang: str) -> retrieval.Collection:
         """One language: a SQuAD file, or an ``ir_datasets`` dataset aligned on the pivot.
@@ -263,14 +171,14 @@ class Evaluation:
             self._pivot_read = True
         if self._pivot_run is None:
             return collection
-        return with_documents(collection, self._pivot_run, dataset_id)
+        return retrieval.with_documents(collection, self._pivot_run, dataset_id)
 
     def _cut_pivot_run(
         self, run: runs.Run, pivot: retrieval.Collection
     ) -> dict[str, dict[str, float]]:
         """The pivot's scoreddocs of the selected queries; their ``top_k`` best for scoreddocs."""
         cfg = self.cfg
-        qids = _select_queries(pivot.queries, cfg.max_queries, cfg.query_seed)
+        qids = retrieval.select_queries(pivot.queries, cfg.max_queries, cfg.query_seed)
         run = {qid: run.get(qid, {}) for qid in pivot.queries if qids is None or qid in qids}
         top_k = cfg.top_k if cfg.candidates == "scoreddocs" else 0
         if not top_k:
@@ -291,7 +199,7 @@ class Evaluation:
         if not self.cfg.max_queries:
             return None
         queries = self._load_collection(self.cfg.pivot_lang).queries
-        return _select_queries(queries, self.cfg.max_queries, self.cfg.query_seed)
+        return retrieval.select_queries(queries, self.cfg.max_queries, self.cfg.query_seed)
 
     def units(self) -> list[tuple[str, int | None]]:
         """``(pair, draw)`` of every run to make per system: MoIR/CLIR pairs once (draw
@@ -325,7 +233,7 @@ class Evaluation:
             pair = retrieval.make_pair(
                 self._load_collection(query_lang), self._load_collection(doc_lang)
             )
-        return restrict_queries(pair, self.selected_queries)
+        return retrieval.restrict_queries(pair, self.selected_queries)
 
     def lexicons_for(self, langs: Iterable[str]) -> dict[str, dict[str, list[str]]]:
         """X→EN lexicons of notebook 01 for Translate-Test (loaded once; English needs none)."""
@@ -361,7 +269,7 @@ class Evaluation:
         elif cfg.candidates == "scoreddocs":
             pivot, pivot_run = self._pivot_scoreddocs
             doc_langs = cfg.mlir_languages if pair.doc_lang == languages.MIXED else (pair.doc_lang,)
-            run = map_scoreddocs(
+            run = candidates_lib.map_scoreddocs(
                 pivot_run,
                 pivot,
                 pair,
@@ -602,123 +510,6 @@ def _concat_per_query(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return table.groupby(keys, sort=False)["value"].mean().reset_index()[list(PER_QUERY_COLUMNS)]
 
 
-def restrict_queries(
-    pair: retrieval.RetrievalPair, qids: frozenset[str] | None
-) -> retrieval.RetrievalPair:
-    """``pair`` with only the queries in ``qids`` (None keeps all)."""
-    if qids is None:
-        return pair
-    keep = [q for q in pair.queries if q in qids]
-    qrels = {q: pair.qrels[q] for q in keep if q in pair.qrels}
-    counts = {
-        **pair.counts,
-        "queries": len(keep),
-        "relevant": sum(r > 0 for rels in qrels.values() for r in rels.values()),
-    }
-    return dataclasses.replace(
-        pair,
-        queries={q: pair.queries[q] for q in keep},
-        qrels=qrels,
-        query_langs={q: pair.query_langs[q] for q in keep},
-        counts=counts,
-    )
-
-
-def map_scoreddocs(
-    run: Mapping[str, Mapping[str, float]],
-    pivot: retrieval.RetrievalPair,
-    pair: retrieval.RetrievalPair,
-    top_k: int,
-    *,
-    doc_datasets: Sequence[str] = (),
-) -> dict[str, dict[str, float]]:
-    """The pivot's scoreddocs as ``pair``'s candidates: per query its ``top_k`` by score (0: all).
-
-    Document ids are parallel across languages (mMARCO: each document is its own unit), so each
-    candidate is mapped by id (:func:`csir.data.candidates.expand_units`), MLIR sides included.
-
-    Raises:
-        CsirError: a candidate is missing from ``pair``'s documents (named by ``doc_datasets``).
-    """
-    limit = top_k or None
-    groups = set(pair.doc_groups.values())
-    cut = {qid: dict(runs.ranked(run[qid])[:limit]) for qid in pair.queries if qid in run}
-    lost = [d for docs in cut.values() for d in docs if pivot.doc_groups.get(d, d) not in groups]
-    if lost:
-        raise CsirError(
-            f"{pair.name}: {len(lost)} scoreddocs candidates of the pivot language "
-            f"{pivot.doc_lang} are not among the documents of ir_datasets "
-            f"{', '.join(map(repr, doc_datasets)) or pair.dataset} (first: {lost[0]!r}); they "
-            "are mapped by document id, so every language needs the same ids: set "
-            "ir_datasets_id to datasets with parallel doc ids (e.g. "
-            "'mmarco/v2/{lang}/dev/small'), delete an incomplete download under ~/.ir_datasets, "
-            "or use candidates 'bm25'"
-        )
-    units = {
-        qid: {pivot.doc_groups.get(d, d): s for d, s in docs.items()} for qid, docs in cut.items()
-    }
-    return candidates_lib.expand_units(units, pair)
-
-
-def ir_dataset_id(template: str, lang: str) -> str:
-    """``template`` filled in with ``lang``; mMARCO's English is MS MARCO's passage dataset.
-
-    mMARCO translates MS MARCO and has no English subset, so for ``en`` an ``mmarco/{lang}/…``
-    or ``mmarco/v2/{lang}/…`` template names ``msmarco-passage/…`` (same query, document and
-    judgement ids); mMARCO's code for Dutch is ``dt``.
-
-    Example:
-        >>> ir_dataset_id("mmarco/v2/{lang}/dev/small", "de")
-        'mmarco/v2/de/dev/small'
-        >>> ir_dataset_id("mmarco/v2/{lang}/dev/small", "en")
-        'msmarco-passage/dev/small'
-        >>> ir_dataset_id("mmarco/v2/{lang}/dev/small", "nl")
-        'mmarco/v2/dt/dev/small'
-    """
-    match = re.fullmatch(r"mmarco/(?:v2/)?\{lang\}/(.+)", template)
-    if lang == "en" and match:
-        return f"msmarco-passage/{match.group(1)}"
-    if lang == "nl" and match:
-        return template.format(lang="dt")
-    return template.format(lang=lang)
-
-
-def with_documents(
-    collection: retrieval.Collection, run: Mapping[str, Mapping[str, float]], dataset_id: str
-) -> retrieval.Collection:
-    """``collection`` holding exactly the candidates of ``run`` and its own judged documents.
-
-    Candidates it lacks are fetched by id from the docs store of ``dataset_id``; ids the store
-    does not have either stay missing (:func:`map_scoreddocs` names them).
-    """
-    wanted = {docid for docs in run.values() for docid in docs}
-    wanted.update(docid for rels in collection.qrels.values() for docid in rels)
-    docs = {docid: text for docid, text in collection.docs.items() if docid in wanted}
-    missing = sorted(wanted - docs.keys())
-    fetched = {}
-    if missing:
-        import ir_datasets
-
-        fetched = ir_datasets.load(dataset_id).docs_store().get_many(missing)
-        for docid, doc in fetched.items():
-            docs[docid] = retrieval.ir_record_text(doc)
-    return dataclasses.replace(
-        collection,
-        docs=docs,
-        doc_groups={docid: docid for docid in docs},
-        stats={**collection.stats, "fetched_pivot_candidates": len(fetched)},
-    )
-
-
-def _select_queries(qids: Iterable[str], max_queries: int, seed: int) -> frozenset[str] | None:
-    """A seeded subset of ``max_queries`` of ``qids`` (None: all)."""
-    if not max_queries:
-        return None
-    ordered = sorted(qids)
-    random.Random(seed).shuffle(ordered)
-    return frozenset(ordered[:max_queries])
-
-
 def _run_setting_defaults() -> dict:
     """The default of every run setting, as ``settings.json`` holds it."""
     defaults = {f.name: f.default for f in dataclasses.fields(EvaluationConfig)}
@@ -746,9 +537,3 @@ def _lazy_reranker(system: System, cfg: EvaluationConfig) -> Callable:
         return rerank.Reranker(system.model_dir, options)
 
     return load
-
-
-def pivot_table(table: pd.DataFrame, measure: str = "RR@10") -> pd.DataFrame:
-    """One ``measure`` of ``metrics.csv`` as a system × (query, document language) table."""
-    rows = table[table["measure"] == measure]
-    return rows.pivot_table(index="model", columns=["query_lang", "doc_lang"], values="value")

@@ -451,3 +451,9 @@ def settings_latex(table: pd.DataFrame, backbone: str, measure: str = "RR@10") -
         "brackets) and over seeds (mean $\\pm$ sd when there are several).\n"
     )
     return caption + body
+
+
+def pivot_table(table: pd.DataFrame, measure: str = "RR@10") -> pd.DataFrame:
+    """One ``measure`` of ``metrics.csv`` as a system × (query, document language) table."""
+    rows = table[table["measure"] == measure]
+    return rows.pivot_table(index="model", columns=["query_lang", "doc_lang"], values="value")

@@ -12,14 +12,10 @@ import pytest
 from conftest import make_tiny_cross_encoder
 
 from csir.config import EvaluationConfig
+from csir.data.retrieval import ir_dataset_id
 from csir.errors import ConfigError, CsirError
-from csir.evaluate import (
-    METRIC_COLUMNS,
-    Evaluation,
-    discover_models,
-    ir_dataset_id,
-    plan_systems,
-)
+from csir.evaluate import METRIC_COLUMNS, Evaluation
+from csir.systems import discover_models, plan_systems
 
 # Three parallel paragraphs in three languages; question ids are parallel, one is missing in ar.
 _TEXTS = {

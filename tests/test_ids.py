@@ -154,7 +154,7 @@ def test_training_config_names_sets_as_notebook_02_does(tmp_path):
 
 def test_one_vocabulary_of_methods():
     from csir import config, results
-    from csir.codeswitch import generation
+    from csir.codeswitch import jobs as generation
 
     assert tuple(m for m in ids.TRAINING_METHODS if m != ids.ZERO_SHOT) == ids.CS_METHODS
     assert config.DataGenerationConfig().methods == ids.TRAINING_METHODS

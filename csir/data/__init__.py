@@ -1,4 +1,4 @@
-"""Data readers: English training pairs (:mod:`~csir.data.training`) and retrieval collections.
+"""Data readers: English training pairs (:mod:`~csir.data.english_pairs`) and retrieval collections.
 
 Submodules are imported on use, so importing :mod:`csir.data` loads nothing heavy.
 """

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from csir.backbones import OFFLINE_E5
 from csir.data.retrieval import MIXED, RetrievalPair
-from csir.errors import ConfigError
+from csir.errors import ConfigError, CsirError
 from csir.runs import Run, ranked
 
 if TYPE_CHECKING:
@@ -259,3 +259,39 @@ def dense(
                 for i, v in zip(indices[row].tolist(), values[row].tolist(), strict=True)
             }
     return run
+
+
+def map_scoreddocs(
+    run: Mapping[str, Mapping[str, float]],
+    pivot: RetrievalPair,
+    pair: RetrievalPair,
+    top_k: int,
+    *,
+    doc_datasets: Sequence[str] = (),
+) -> dict[str, dict[str, float]]:
+    """The pivot's scoreddocs as ``pair``'s candidates: per query its ``top_k`` by score (0: all).
+
+    Document ids are parallel across languages (mMARCO: each document is its own unit), so each
+    candidate is mapped by id (:func:`expand_units`), MLIR sides included.
+
+    Raises:
+        CsirError: a candidate is missing from ``pair``'s documents (named by ``doc_datasets``).
+    """
+    limit = top_k or None
+    groups = set(pair.doc_groups.values())
+    cut = {qid: dict(ranked(run[qid])[:limit]) for qid in pair.queries if qid in run}
+    lost = [d for docs in cut.values() for d in docs if pivot.doc_groups.get(d, d) not in groups]
+    if lost:
+        raise CsirError(
+            f"{pair.name}: {len(lost)} scoreddocs candidates of the pivot language "
+            f"{pivot.doc_lang} are not among the documents of ir_datasets "
+            f"{', '.join(map(repr, doc_datasets)) or pair.dataset} (first: {lost[0]!r}); they "
+            "are mapped by document id, so every language needs the same ids: set "
+            "ir_datasets_id to datasets with parallel doc ids (e.g. "
+            "'mmarco/v2/{lang}/dev/small'), delete an incomplete download under ~/.ir_datasets, "
+            "or use candidates 'bm25'"
+        )
+    units = {
+        qid: {pivot.doc_groups.get(d, d): s for d, s in docs.items()} for qid, docs in cut.items()
+    }
+    return expand_units(units, pair)

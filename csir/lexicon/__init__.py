@@ -8,7 +8,7 @@ Modules (one job each):
 - :mod:`~csir.lexicon.titles`: parallel entity titles (CLDR names offline, linguatools online).
 - :mod:`~csir.lexicon.bli`: BLI precision@1 against MUSE test dictionaries.
 - :mod:`~csir.lexicon.store`: lexicon TSV + JSON sidecar files and :func:`load_lexicon`.
-- :mod:`~csir.lexicon.pipeline`: notebook 01's steps.
+- :mod:`~csir.lexicon.steps`: notebook 01's steps.
 
 Only the light helpers are imported here; torch-based modules load when used.
 """

@@ -7,12 +7,11 @@ Example:
     >>> out = "build/03_training/models/e5-small-offline/bl-cs/en-de/p=0.5/seed=1"
     >>> train(args, data, out)  # doctest: +SKIP
 
-The English training-pair readers (WikiQA, MS MARCO) live in :mod:`csir.data.training`.
+The English training-pair readers (WikiQA, MS MARCO) live in :mod:`csir.data.english_pairs`.
 """
 
 from csir.training.args import LOSSES, PRECISIONS, TrainingArgs, model_dir_name
-from csir.training.checkpoint import CheckpointError, latest_checkpoint, list_checkpoints
-from csir.training.data import (
+from csir.training.batches import (
     RECORD_KEYS,
     BatchPlan,
     TokenizedPairs,
@@ -21,18 +20,17 @@ from csir.training.data import (
     question_batches,
     tokenize_training_file,
 )
-from csir.training.loop import (
+from csir.training.checkpoint import CheckpointError, latest_checkpoint, list_checkpoints
+from csir.training.loop import linear_warmup_decay, param_groups, train
+from csir.training.records import (
     LOG_COLUMNS,
     LOG_FILE,
     RUN_FILE,
     is_finished,
-    linear_warmup_decay,
-    param_groups,
     read_dev_logs,
     read_log,
     read_logs,
     run_table,
-    train,
 )
 
 __all__ = [

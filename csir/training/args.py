@@ -70,7 +70,7 @@ class TrainingArgs:
         loss: ``"pointwise"`` (binary cross-entropy per pair, the paper's) or ``"listwise"``
             (each positive against its question's negatives, see :mod:`csir.training.losses`).
         batch_by_question: micro-batches hold whole questions, at most ``batch_size`` pairs
-            (:func:`csir.training.data.question_batches`); always on with the listwise loss.
+            (:func:`csir.training.batches.question_batches`); always on with the listwise loss.
             With the segment-cosine head a question's query then passes the encoder once per
             batch instead of once per pair.
     """

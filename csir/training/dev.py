@@ -1,4 +1,5 @@
-"""Model selection on a dev set: score its (query, passage, label) pairs, compute MRR@10.
+"""Model selection on a dev set: score its (query, passage, label) pairs, compute MRR@10, and
+keep the best step's weights while training.
 
 The dev file is notebook 02's ``dev/en-en/dev.jsonl`` (WikiQA dev: every candidate sentence of
 every question) in the training-record format. Only questions with at least one relevant
@@ -8,12 +9,21 @@ candidate count, as in WikiQA's standard evaluation; MRR@10 comes from ir_measur
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from csir.errors import InputError
-from csir.training.data import iter_training_records
+from csir import io
+from csir.errors import CsirError, InputError
+from csir.heads import SEGMENT_COSINE
+from csir.training.batches import iter_training_records
+
+if TYPE_CHECKING:
+    import torch
+
+    from csir.training.args import TrainingArgs
 
 DEV_MEASURE = "RR@10"
 
@@ -103,3 +113,69 @@ def dev_score(dev: DevSet, scores: np.ndarray) -> float:
     run = {q: docs for q, docs in run.items() if q in qrels}
     table = per_query(run, qrels, [DEV_MEASURE], run_name="dev scores", qrels_name=str(dev.path))
     return float(table["value"].mean())
+
+
+# ------------------------------------------------------------------ selection while training
+
+BEST_DIR = "best"
+
+
+def dev_token_ids(dev, tokenizer, spec, max_length: int) -> np.ndarray:
+    """Token ids of the dev texts as the model will see them (for vocabulary trimming)."""
+    from csir import ranker
+
+    if spec.kind == SEGMENT_COSINE:
+        rows = ranker.tokenize_segments(
+            tokenizer, list(dict.fromkeys(dev.queries)), spec.query_prefix, spec.query_max_length
+        ) + ranker.tokenize_segments(
+            tokenizer, list(dict.fromkeys(dev.passages)), spec.passage_prefix, max_length
+        )
+    else:
+        rows = tokenizer(
+            list(dev.queries), list(dev.passages), truncation="longest_first",
+            max_length=max_length,
+        )["input_ids"]  # fmt: skip
+    return np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64)
+
+
+def dev_mrr(model, tokenizer, dev, args: TrainingArgs, device) -> float:
+    """MRR@10 of ``model`` on the dev set, scored as notebook 04 scores it (same lengths)."""
+    from csir.rerank import Reranker, ScoringOptions
+
+    options = ScoringOptions(
+        batch_size=max(32, args.batch_size),
+        max_length=args.max_length,
+        precision=args.precision,
+        device=str(device),
+    )
+    scores = Reranker.from_model(model, tokenizer, options).score(dev.pairs())
+    return dev_score(dev, scores)
+
+
+def best_file(output_dir: Path, step: int) -> Path:
+    return output_dir / BEST_DIR / f"step-{step:07d}.safetensors"
+
+
+def save_best(model: torch.nn.Module, output_dir: Path, step: int) -> None:
+    """Keep the weights of ``step`` as the best so far (atomic; older best files removed)."""
+    from safetensors.torch import save_model
+
+    target = best_file(output_dir, step)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with io.atomic_path(target) as pending:
+        save_model(model, str(pending))
+    for old in target.parent.glob("step-*.safetensors"):
+        if old != target:
+            old.unlink(missing_ok=True)
+
+
+def load_best(model: torch.nn.Module, output_dir: Path, step: int) -> None:
+    from safetensors.torch import load_model
+
+    path = best_file(output_dir, step)
+    if not path.is_file():
+        raise CsirError(
+            f"{path} is missing: the best dev checkpoint of this run is gone; train again with "
+            "force=True"
+        )
+    load_model(model, str(path), strict=True)

@@ -18,18 +18,15 @@ Output folder::
 from __future__ import annotations
 
 import contextlib
-import csv
 import functools
-import itertools
 import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from csir import __version__, io
@@ -37,35 +34,33 @@ from csir.errors import ConfigError, CsirError
 from csir.heads import HEAD_FILE, SEGMENT_COSINE
 from csir.training import checkpoint as ckpt
 from csir.training.args import TrainingArgs
-from csir.training.bf16 import Bf16Shadow
-from csir.training.data import (
+from csir.training.batches import (
     BatchDataset,
     BatchPlan,
     file_info,
     tokenize_segment_file,
     tokenize_training_file,
 )
-from csir.training.dev import dev_score, read_dev_set
-from csir.training.losses import training_loss
-
-RUN_FILE = "csir_training.json"
-LOG_FILE = "log.csv"
-LOG_COLUMNS = (
-    "step",
-    "epoch",
-    "loss",
-    "learning_rate",
-    "grad_norm",
-    "examples",
-    "tokens",
-    "examples_per_s",
-    "tokens_per_s",
-    "train_seconds",
+from csir.training.bf16 import Bf16Shadow
+from csir.training.dev import (
+    BEST_DIR,
+    dev_mrr,
+    dev_token_ids,
+    load_best,
+    read_dev_set,
+    save_best,
 )
-DEV_LOG_FILE = "dev.csv"
-DEV_LOG_COLUMNS = ("step", "dev_mrr", "embedding_decay", "seconds")
-BEST_DIR = "best"
-_MODEL_FILES = ("model.safetensors", "config.json")
+from csir.training.losses import training_loss
+from csir.training.records import (
+    DEV_LOG_FILE,
+    LOG_FILE,
+    MODEL_FILES,
+    RUN_FILE,
+    CsvLog,
+    DevLog,
+    is_finished,
+)
+
 _MASKS = ("attention_mask", "query_mask", "passage_mask")
 
 
@@ -128,115 +123,6 @@ def param_groups(
     return groups
 
 
-def is_finished(output_dir: str | Path) -> bool:
-    """True when ``output_dir`` holds a finished run: model files and ``csir_training.json``."""
-    output_dir = Path(output_dir)
-    if not all((output_dir / name).is_file() for name in (*_MODEL_FILES, RUN_FILE)):
-        return False
-    try:
-        return bool(io.read_json(output_dir / RUN_FILE).get("finished"))
-    except (CsirError, AttributeError):
-        return False
-
-
-def read_log(output_dir: str | Path):
-    """``log.csv`` of a run as a pandas DataFrame (one row per logged step)."""
-    import pandas as pd
-
-    return pd.read_csv(Path(output_dir) / LOG_FILE)
-
-
-def _label(folder: Path, root: Path | None) -> str:
-    return folder.relative_to(root).as_posix() if root else folder.as_posix()
-
-
-def read_logs(model_dirs: Sequence[str | Path], root: str | Path | None = None):
-    """The ``log.csv`` of several runs in one long DataFrame with a ``model`` column.
-
-    ``model`` is the folder relative to ``root`` (when given).
-    """
-    import pandas as pd
-
-    root = Path(root) if root else None
-    frames = [read_log(d).assign(model=_label(Path(d), root)) for d in model_dirs]
-    return pd.concat(frames, ignore_index=True)
-
-
-def read_dev_logs(model_dirs: Sequence[str | Path], root: str | Path | None = None):
-    """The ``dev.csv`` curves of several runs in one long DataFrame with a ``model`` column
-    (runs trained without a dev set have none and are left out)."""
-    import pandas as pd
-
-    root = Path(root) if root else None
-    frames = [
-        pd.read_csv(Path(d) / DEV_LOG_FILE).assign(model=_label(Path(d), root))
-        for d in model_dirs
-        if (Path(d) / DEV_LOG_FILE).is_file()
-    ]
-    columns = [*DEV_LOG_COLUMNS, "model"]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
-
-
-def run_table(model_dirs: Sequence[str | Path], root: str | Path | None = None):
-    """One row per finished run from its ``csir_training.json``: steps, pairs, loss, speed."""
-    import pandas as pd
-
-    root = Path(root) if root else None
-    rows = []
-    for folder in map(Path, model_dirs):
-        info = io.read_json(folder / RUN_FILE)
-        rows.append(
-            {
-                "model": _label(folder, root),
-                "pairs": info["train_file"]["pairs"],
-                "steps": info["steps"],
-                "examples_seen": info["examples_seen"],
-                "final_loss": info["final_loss"],
-                "head": info["args"].get("head"),
-                "selected_step": info.get("selected_step"),
-                "dev_mrr": info.get("dev_mrr"),
-                "examples_per_s": info["examples_per_s"],
-                "tokens_per_s": info["tokens_per_s"],
-                "train_seconds": info["train_seconds"],
-                "wall_seconds": info["wall_seconds"],
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-# --------------------------------------------------------------------------- log.csv
-
-
-class _Log:
-    """Appends rows to ``log.csv``; on resume drops rows past the checkpoint (they are redone)."""
-
-    columns: tuple[str, ...] = LOG_COLUMNS
-    required: tuple[str, ...] = ("step", "loss")
-
-    def __init__(self, path: Path, resume_step: int, enabled: bool) -> None:
-        self.path, self.enabled = path, enabled
-        if not enabled:
-            return
-        kept: list[dict[str, str]] = []
-        if path.is_file() and resume_step > 0:
-            with open(path, newline="", encoding="utf-8") as fh:
-                for row in csv.DictReader(fh):
-                    # A run killed mid-write may leave a short last row: drop it.
-                    complete = all(row.get(c) not in (None, "") for c in self.required)
-                    if complete and int(row["step"]) <= resume_step:
-                        kept.append(row)
-        with io.atomic_write(path) as fh:
-            writer = csv.DictWriter(fh, self.columns, extrasaction="ignore", lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(kept)
-
-    def append(self, row: dict[str, Any]) -> None:
-        if not self.enabled:
-            return
-        with open(self.path, "a", newline="", encoding="utf-8") as fh:
-            csv.DictWriter(fh, self.columns, lineterminator="\n").writerow(row)
-
-
 # --------------------------------------------------------------------------- accelerate
 
 
@@ -288,7 +174,7 @@ def _clear_run(output_dir: Path) -> None:
     """Delete what a previous run wrote into ``output_dir`` (force), nothing else."""
     shutil.rmtree(output_dir / ckpt.CHECKPOINTS, ignore_errors=True)
     shutil.rmtree(output_dir / BEST_DIR, ignore_errors=True)
-    for name in (RUN_FILE, LOG_FILE, DEV_LOG_FILE, HEAD_FILE, *_MODEL_FILES):
+    for name in (RUN_FILE, LOG_FILE, DEV_LOG_FILE, HEAD_FILE, *MODEL_FILES):
         with contextlib.suppress(FileNotFoundError):
             (output_dir / name).unlink()
 
@@ -398,7 +284,7 @@ def train(
     if args.trim_vocabulary:
         texts = [pairs.all_ids()]
         if dev is not None:
-            texts.append(_dev_token_ids(dev, tokenizer, spec, args.max_length))
+            texts.append(dev_token_ids(dev, tokenizer, spec, args.max_length))
         full_embeddings = vocab.trim_word_embeddings(model, vocab.kept_token_ids(texts, tokenizer))
     head_lr = args.head_learning_rate or None
     optimizer = torch.optim.AdamW(
@@ -435,8 +321,8 @@ def train(
         _check_same_run(latest, saved, args, data)
         state.update(ckpt.load_checkpoint(latest, accelerator, model, optimizer, scheduler))
     state["sessions"] = [*state["sessions"], {"from_step": state["step"]}]
-    log = _Log(output_dir / LOG_FILE, state["step"], main)
-    dev_log = _DevLog(output_dir / DEV_LOG_FILE, state["step"], main and dev is not None)
+    log = CsvLog(output_dir / LOG_FILE, state["step"], main)
+    dev_log = DevLog(output_dir / DEV_LOG_FILE, state["step"], main and dev is not None)
 
     def evaluate(step: int) -> None:
         """Score the dev set; keep the weights when they are the best after training began."""
@@ -448,7 +334,7 @@ def train(
         if step > 0 and (best is None or mrr > best["dev_mrr"]):
             state["best"] = point
             if main:
-                _save_best(accelerator.unwrap_model(model), output_dir, step)
+                save_best(accelerator.unwrap_model(model), output_dir, step)
         dev_log.append({**point, "seconds": f"{time.perf_counter() - started_eval:.3f}"})
 
     if dev is not None and state["step"] == 0:
@@ -583,7 +469,7 @@ def train(
     if main:
         model = accelerator.unwrap_model(model)
         if state["best"] is not None:
-            _load_best(model, output_dir, state["best"]["step"])
+            load_best(model, output_dir, state["best"]["step"])
             decay = state["best"]["embedding_decay"]
         else:
             decay = state["embedding_decay"]
@@ -643,74 +529,3 @@ def _save_final(accelerator, model, tokenizer, args, data, state, output_dir, st
     )
     shutil.rmtree(output_dir / ckpt.CHECKPOINTS, ignore_errors=True)
     shutil.rmtree(output_dir / BEST_DIR, ignore_errors=True)
-
-
-# --------------------------------------------------------------------------- dev selection
-
-
-def _dev_token_ids(dev, tokenizer, spec, max_length: int) -> np.ndarray:
-    """Token ids of the dev texts as the model will see them (for vocabulary trimming)."""
-    from csir import ranker
-
-    if spec.kind == SEGMENT_COSINE:
-        rows = ranker.tokenize_segments(
-            tokenizer, list(dict.fromkeys(dev.queries)), spec.query_prefix, spec.query_max_length
-        ) + ranker.tokenize_segments(
-            tokenizer, list(dict.fromkeys(dev.passages)), spec.passage_prefix, max_length
-        )
-    else:
-        rows = tokenizer(
-            list(dev.queries), list(dev.passages), truncation="longest_first",
-            max_length=max_length,
-        )["input_ids"]  # fmt: skip
-    return np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64)
-
-
-def dev_mrr(model, tokenizer, dev, args: TrainingArgs, device) -> float:
-    """MRR@10 of ``model`` on the dev set, scored as notebook 04 scores it (same lengths)."""
-    from csir.rerank import Reranker, ScoringOptions
-
-    options = ScoringOptions(
-        batch_size=max(32, args.batch_size),
-        max_length=args.max_length,
-        precision=args.precision,
-        device=str(device),
-    )
-    scores = Reranker.from_model(model, tokenizer, options).score(dev.pairs())
-    return dev_score(dev, scores)
-
-
-def _best_file(output_dir: Path, step: int) -> Path:
-    return output_dir / BEST_DIR / f"step-{step:07d}.safetensors"
-
-
-def _save_best(model: torch.nn.Module, output_dir: Path, step: int) -> None:
-    """Keep the weights of ``step`` as the best so far (atomic; older best files removed)."""
-    from safetensors.torch import save_model
-
-    target = _best_file(output_dir, step)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with io.atomic_path(target) as pending:
-        save_model(model, str(pending))
-    for old in target.parent.glob("step-*.safetensors"):
-        if old != target:
-            old.unlink(missing_ok=True)
-
-
-def _load_best(model: torch.nn.Module, output_dir: Path, step: int) -> None:
-    from safetensors.torch import load_model
-
-    path = _best_file(output_dir, step)
-    if not path.is_file():
-        raise CsirError(
-            f"{path} is missing: the best dev checkpoint of this run is gone; train again with "
-            "force=True"
-        )
-    load_model(model, str(path), strict=True)
-
-
-class _DevLog(_Log):
-    """``dev.csv``: one row per dev evaluation (step, MRR@10, seconds)."""
-
-    columns = DEV_LOG_COLUMNS
-    required = ("step", "dev_mrr")

@@ -5,7 +5,7 @@
 - ``listwise``: softmax cross-entropy of each positive against the negatives of its own
   question in the batch (the localised contrastive estimation of Gao, Dai & Callan 2021): it
   trains the order of a question's candidates, which is what MRR measures, and never their
-  absolute level. Batches then hold whole questions (see :class:`csir.training.data.BatchPlan`).
+  absolute level. Batches then hold whole questions (see :class:`csir.training.batches.BatchPlan`).
 """
 
 from __future__ import annotations

@@ -43,8 +43,15 @@ from csir.data.retrieval.collection import (
     RetrievalPair,
     pairs_table,
 )
-from csir.data.retrieval.irds import ir_record_text, load_ir_dataset
-from csir.data.retrieval.pairs import draw_language, load_pair, make_mixed_pair, make_pair
+from csir.data.retrieval.irds import ir_dataset_id, ir_record_text, load_ir_dataset, with_documents
+from csir.data.retrieval.pairs import (
+    draw_language,
+    load_pair,
+    make_mixed_pair,
+    make_pair,
+    restrict_queries,
+    select_queries,
+)
 from csir.data.retrieval.squad import (
     available_languages,
     load_squad_collection,
@@ -67,6 +74,7 @@ __all__ = [
     "RetrievalPair",
     "available_languages",
     "draw_language",
+    "ir_dataset_id",
     "ir_record_text",
     "load_ir_dataset",
     "load_pair",
@@ -78,8 +86,11 @@ __all__ = [
     "pairs_table",
     "read_corpus",
     "read_queries_tsv",
+    "restrict_queries",
+    "select_queries",
     "split_sentences",
     "squad_file",
     "translate_pair",
     "translation_lexicon_path",
+    "with_documents",
 ]

@@ -3,7 +3,10 @@ documents that matter; needs the internet or its cache the first time."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from csir.data.retrieval.collection import (
@@ -102,4 +105,54 @@ def load_ir_dataset(
             stats={"scoreddocs": sum(len(d) for d in (run or {}).values())},
         ),
         run,
+    )
+
+
+def ir_dataset_id(template: str, lang: str) -> str:
+    """``template`` filled in with ``lang``; mMARCO's English is MS MARCO's passage dataset.
+
+    mMARCO translates MS MARCO and has no English subset, so for ``en`` an ``mmarco/{lang}/…``
+    or ``mmarco/v2/{lang}/…`` template names ``msmarco-passage/…`` (same query, document and
+    judgement ids); mMARCO's code for Dutch is ``dt``.
+
+    Example:
+        >>> ir_dataset_id("mmarco/v2/{lang}/dev/small", "de")
+        'mmarco/v2/de/dev/small'
+        >>> ir_dataset_id("mmarco/v2/{lang}/dev/small", "en")
+        'msmarco-passage/dev/small'
+        >>> ir_dataset_id("mmarco/v2/{lang}/dev/small", "nl")
+        'mmarco/v2/dt/dev/small'
+    """
+    match = re.fullmatch(r"mmarco/(?:v2/)?\{lang\}/(.+)", template)
+    if lang == "en" and match:
+        return f"msmarco-passage/{match.group(1)}"
+    if lang == "nl" and match:
+        return template.format(lang="dt")
+    return template.format(lang=lang)
+
+
+def with_documents(
+    collection: Collection, run: Mapping[str, Mapping[str, float]], dataset_id: str
+) -> Collection:
+    """``collection`` holding exactly the candidates of ``run`` and its own judged documents.
+
+    Candidates it lacks are fetched by id from the docs store of ``dataset_id``; ids the store
+    does not have either stay missing (:func:`csir.data.candidates.map_scoreddocs` names them).
+    """
+    wanted = {docid for docs in run.values() for docid in docs}
+    wanted.update(docid for rels in collection.qrels.values() for docid in rels)
+    docs = {docid: text for docid, text in collection.docs.items() if docid in wanted}
+    missing = sorted(wanted - docs.keys())
+    fetched = {}
+    if missing:
+        import ir_datasets
+
+        fetched = ir_datasets.load(dataset_id).docs_store().get_many(missing)
+        for docid, doc in fetched.items():
+            docs[docid] = ir_record_text(doc)
+    return dataclasses.replace(
+        collection,
+        docs=docs,
+        doc_groups={docid: docid for docid in docs},
+        stats={**collection.stats, "fetched_pivot_candidates": len(fetched)},
     )

@@ -3,8 +3,9 @@ draw (:func:`make_mixed_pair`), and :func:`load_pair`, which loads only the file
 
 from __future__ import annotations
 
+import dataclasses
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from csir.data.retrieval.collection import (
@@ -242,3 +243,32 @@ def load_pair(
     needed = dict.fromkeys([*languages, *(x for x in (query_lang, doc_lang) if x != MIXED)])
     collections = {lang: load_squad_collection(folder, lang, task, dataset) for lang in needed}
     return make_mixed_pair(collections, query_lang, doc_lang, seed, mixed_languages=languages)
+
+
+def restrict_queries(pair: RetrievalPair, qids: frozenset[str] | None) -> RetrievalPair:
+    """``pair`` with only the queries in ``qids`` (None keeps all)."""
+    if qids is None:
+        return pair
+    keep = [q for q in pair.queries if q in qids]
+    qrels = {q: pair.qrels[q] for q in keep if q in pair.qrels}
+    counts = {
+        **pair.counts,
+        "queries": len(keep),
+        "relevant": sum(r > 0 for rels in qrels.values() for r in rels.values()),
+    }
+    return dataclasses.replace(
+        pair,
+        queries={q: pair.queries[q] for q in keep},
+        qrels=qrels,
+        query_langs={q: pair.query_langs[q] for q in keep},
+        counts=counts,
+    )
+
+
+def select_queries(qids: Iterable[str], max_queries: int, seed: int) -> frozenset[str] | None:
+    """A seeded subset of ``max_queries`` of ``qids`` (None: all)."""
+    if not max_queries:
+        return None
+    ordered = sorted(qids)
+    random.Random(seed).shuffle(ordered)
+    return frozenset(ordered[:max_queries])

@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from csir.lexicon import bli, load_lexicon, pipeline
+from csir.lexicon import bli, load_lexicon, steps
 from csir.lexicon.store import read_sidecar
 
 EN_VEC = "4 3\ndog 1 0 0\ncat 0 1 0\nhouse 0 0 1\ntree 1 1 0\n"
@@ -35,7 +35,7 @@ def mirror(tmp_path, monkeypatch):
 
 def test_muse_lexicons_both_directions(mirror, tmp_path):
     out = tmp_path / "lexicons"
-    summary = pipeline.write_muse_lexicons(["de", "fr"], out)
+    summary = steps.write_muse_lexicons(["de", "fr"], out)
     assert load_lexicon(out / "muse" / "en-de.tsv") == {"dog": ["hund"], "cat": ["katze", "kater"]}
     assert read_sidecar(out / "muse" / "de-en.tsv")["method"] == "muse-ground-truth"
     assert load_lexicon(out / "muse" / "fr-en.tsv") == {"chien": ["dog"]}  # no fr-en: inverted
@@ -45,14 +45,14 @@ def test_muse_lexicons_both_directions(mirror, tmp_path):
 
 def test_title_lexicons_from_cldr(tmp_path):
     out = tmp_path / "lexicons"
-    pipeline.write_title_lexicons(["de"], out)
+    steps.write_title_lexicons(["de"], out)
     assert "Deutschland" in load_lexicon(out / "titles" / "en-de.tsv")["Germany"]
     assert read_sidecar(out / "titles" / "en-de.tsv")["counts"]["territories"] > 200
 
 
 def test_induce_and_evaluate_with_muse_vectors(mirror, tmp_path):
     out = tmp_path / "lexicons"
-    results = pipeline.induce_and_evaluate(
+    results = steps.induce_and_evaluate(
         ["de"],
         out,
         clwe_source="muse-vec",
@@ -73,15 +73,13 @@ def test_induce_and_evaluate_with_muse_vectors(mirror, tmp_path):
     bli.write_bli_table(results.to_dict("records"), tmp_path)
     with open(tmp_path / "bli.csv", newline="", encoding="utf-8") as fh:
         assert len(list(csv.DictReader(fh))) == 2
-    wide = pipeline.bli_table(results)
+    wide = steps.bli_table(results)
     assert list(wide.columns[:2]) == ["P@1 nn", "P@1 csls"]
-    summary = pipeline.lexicon_summary(out)
+    summary = steps.lexicon_summary(out)
     assert set(summary["source"]) == {"clwe_nn", "clwe_csls"}
 
 
 def test_vector_source_label():
-    assert pipeline.vector_source_label("backbone", "e5-small-offline") == "backbone-e5"
-    assert pipeline.vector_source_label("muse-vec", "x") == "muse-vec"
-    assert (
-        pipeline.vector_source_label("backbone", "xlm-roberta-base") == "backbone-xlm-roberta-base"
-    )
+    assert steps.vector_source_label("backbone", "e5-small-offline") == "backbone-e5"
+    assert steps.vector_source_label("muse-vec", "x") == "muse-vec"
+    assert steps.vector_source_label("backbone", "xlm-roberta-base") == "backbone-xlm-roberta-base"

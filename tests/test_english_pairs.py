@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from csir import paths
-from csir.data import training
+from csir.data import english_pairs
 from csir.errors import ConfigError, DataNotFoundError, InputError
 
 WIKIQA_TXT = (
@@ -34,7 +34,7 @@ def wikiqa(write_file):
 
 
 def read(txt: Path, ref: Path, **kwargs) -> list[dict]:
-    return list(training.iter_wikiqa("train", txt_path=txt, ref_path=ref, **kwargs))
+    return list(english_pairs.iter_wikiqa("train", txt_path=txt, ref_path=ref, **kwargs))
 
 
 # ---------------------------------------------------------------------------------------- WikiQA
@@ -96,10 +96,10 @@ def test_wikiqa_missing_everywhere(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("CSIR_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("CSIR_OFFLINE", "1")
     with pytest.raises(DataNotFoundError, match="WikiQA-dev.txt") as info:
-        list(training.iter_wikiqa("dev"))
+        list(english_pairs.iter_wikiqa("dev"))
     assert "offline" in str(info.value) and "WikiQACorpus.zip" in str(info.value)
     with pytest.raises(ConfigError, match="split"):
-        list(training.iter_wikiqa("validation"))
+        list(english_pairs.iter_wikiqa("validation"))
 
 
 def make_zip(path: Path, members: dict[str, str]) -> Path:
@@ -123,8 +123,8 @@ def test_wikiqa_zip_is_downloaded_into_the_cache_and_extracted(tmp_path: Path, m
     monkeypatch.setenv("CSIR_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("CSIR_OFFLINE", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(training, "WIKIQA_URL", archive.as_uri())
-    records = list(training.iter_wikiqa("train"))
+    monkeypatch.setattr(english_pairs, "WIKIQA_URL", archive.as_uri())
+    records = list(english_pairs.iter_wikiqa("train"))
     assert [r["pid"] for r in records] == [
         "wikiqa-train-q1-s0",
         "wikiqa-train-q1-s3",
@@ -143,26 +143,26 @@ def test_wikiqa_bad_zip_is_data_not_found(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("CSIR_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("CSIR_OFFLINE", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(training, "WIKIQA_URL", bad.as_uri())
+    monkeypatch.setattr(english_pairs, "WIKIQA_URL", bad.as_uri())
     with pytest.raises(DataNotFoundError, match="BadZipFile"):
-        training.locate_wikiqa("WikiQA-train.txt")
+        english_pairs.locate_wikiqa("WikiQA-train.txt")
 
 
 def mirror_has_wikiqa() -> bool:
     mirror = paths.data_mirror()
-    return bool(mirror) and (mirror / training.WIKIQA_DIR / "WikiQA-train.txt").is_file()
+    return bool(mirror) and (mirror / english_pairs.WIKIQA_DIR / "WikiQA-train.txt").is_file()
 
 
 @pytest.mark.skipif(not mirror_has_wikiqa(), reason="WikiQA is not in the data mirror")
 def test_wikiqa_mirror_counts():
-    records = list(training.iter_wikiqa("train"))
+    records = list(english_pairs.iter_wikiqa("train"))
     assert len(records) == 20360
     assert sum(r["label"] for r in records) == 1040
     assert len({r["qid"] for r in records}) == 2118
     assert len({r["qid"] for r in records if r["label"]}) == 873
     assert len({r["pid"] for r in records}) == 20360
     assert records[0]["query"] == "how are glacier caves formed?"
-    dev = list(training.iter_wikiqa("dev"))
+    dev = list(english_pairs.iter_wikiqa("dev"))
     assert (len(dev), sum(r["label"] for r in dev), len({r["qid"] for r in dev})) == (
         2733,
         140,
@@ -172,11 +172,11 @@ def test_wikiqa_mirror_counts():
 
 @pytest.mark.skipif(not mirror_has_wikiqa(), reason="WikiQA is not in the data mirror")
 def test_wikiqa_dataset_is_arrow_backed(tmp_path: Path):
-    ds = training.load_training_pairs("wikiqa", "dev", max_pairs=50, cache_dir=tmp_path)
+    ds = english_pairs.load_training_pairs("wikiqa", "dev", max_pairs=50, cache_dir=tmp_path)
     assert len(ds) == 50
     assert list(ds.features) == ["qid", "pid", "query", "passage", "label"]
     assert ds.cache_files and Path(ds.cache_files[0]["filename"]).is_relative_to(tmp_path)
-    assert ds[0] == next(training.iter_wikiqa("dev"))
+    assert ds[0] == next(english_pairs.iter_wikiqa("dev"))
 
 
 def test_balance_pairs_keeps_positives_and_k_negatives_each():
@@ -186,24 +186,24 @@ def test_balance_pairs_keeps_positives_and_k_negatives_each():
         {"qid": "b", "label": 0}, {"qid": "b", "label": 0},
         {"qid": "c", "label": 1}, {"qid": "c", "label": 1}, {"qid": "c", "label": 0},
     ]  # fmt: skip
-    kept = list(training.balance_pairs(rows, 2))
+    kept = list(english_pairs.balance_pairs(rows, 2))
     assert [(r["qid"], r["label"]) for r in kept] == [
         ("a", 0), ("a", 1), ("a", 0), ("c", 1), ("c", 1), ("c", 0)
     ]  # fmt: skip
-    assert list(training.balance_pairs(rows, 0)) == rows
+    assert list(english_pairs.balance_pairs(rows, 0)) == rows
     with pytest.raises(ConfigError):
-        list(training.balance_pairs(rows, -1))
+        list(english_pairs.balance_pairs(rows, -1))
 
 
 @pytest.mark.skipif(not mirror_has_wikiqa(), reason="WikiQA is not in the data mirror")
 def test_balanced_wikiqa_has_the_papers_ratio(tmp_path: Path):
-    ds = training.load_training_pairs(
+    ds = english_pairs.load_training_pairs(
         "wikiqa", "train", negatives_per_positive=4, cache_dir=tmp_path
     )
     labels = ds["label"]
     assert (len(labels), sum(labels)) == (4432, 1040)
     assert len(set(ds["qid"])) == 873  # questions without a correct answer are dropped
-    dev = training.load_training_pairs("wikiqa", "dev", cache_dir=tmp_path)
+    dev = english_pairs.load_training_pairs("wikiqa", "dev", cache_dir=tmp_path)
     assert len(dev) == 2733  # the dev set keeps every candidate
 
 
@@ -218,16 +218,18 @@ def tsv(rows) -> str:
 
 def test_msmarco_tsv_one_positive_per_four_negatives(write_file):
     path = write_file("triples.train.small.tsv", tsv(TRIPLES))
-    records = list(training.iter_msmarco_triples(path))
+    records = list(english_pairs.iter_msmarco_triples(path))
     assert len(records) == 12
     assert [r["label"] for r in records] == [1, 0, 0, 0, 0] * 2 + [1, 0]
     assert records[0]["passage"] == "positive 0" and records[1]["passage"] == "negative 1"
     assert records[0]["qid"] == records[1]["qid"] != records[2]["qid"]
     assert records[0]["qid"].startswith("msmarco-q") and records[0]["pid"].startswith("msmarco-p")
-    again = list(training.iter_msmarco_triples(path))
+    again = list(english_pairs.iter_msmarco_triples(path))
     assert again == records  # ids are stable hashes of the text
-    assert len(list(training.iter_msmarco_triples(path, max_pairs=5))) == 5
-    pattern = [r["label"] for r in training.iter_msmarco_triples(path, negatives_per_positive=1)]
+    assert len(list(english_pairs.iter_msmarco_triples(path, max_pairs=5))) == 5
+    pattern = [
+        r["label"] for r in english_pairs.iter_msmarco_triples(path, negatives_per_positive=1)
+    ]
     assert pattern == [1, 0] * 6
 
 
@@ -235,11 +237,13 @@ def test_msmarco_gzipped_tsv_and_jsonl(tmp_path: Path):
     gz = tmp_path / "triples.tsv.gz"
     with gzip.open(gz, "wt", encoding="utf-8") as fh:
         fh.write(tsv(TRIPLES[:3]))
-    assert [r["label"] for r in training.iter_msmarco_triples(gz)] == [1, 0, 0]
+    assert [r["label"] for r in english_pairs.iter_msmarco_triples(gz)] == [1, 0, 0]
     jsonl = tmp_path / "triples.jsonl"
     lines = [{"query": q, "positive": p, "negative": n} for q, p, n in TRIPLES[:3]]
     jsonl.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
-    assert list(training.iter_msmarco_triples(jsonl)) == list(training.iter_msmarco_triples(gz))
+    assert list(english_pairs.iter_msmarco_triples(jsonl)) == list(
+        english_pairs.iter_msmarco_triples(gz)
+    )
 
 
 def test_msmarco_jsonl_negatives_list(write_file):
@@ -248,7 +252,7 @@ def test_msmarco_jsonl_negatives_list(write_file):
         {"query": "r", "positive": "p2", "negatives": ["m"]},
     ]
     path = write_file("hard.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-    records = list(training.iter_msmarco_triples(path))
+    records = list(english_pairs.iter_msmarco_triples(path))
     assert [(r["passage"], r["label"]) for r in records] == [
         ("p", 1),
         ("n0", 0),
@@ -278,24 +282,24 @@ def test_msmarco_jsonl_negatives_list(write_file):
 )
 def test_msmarco_bad_input(write_file, name, content, message):
     with pytest.raises(InputError, match=message):
-        list(training.iter_msmarco_triples(write_file(name, content)))
+        list(english_pairs.iter_msmarco_triples(write_file(name, content)))
 
 
 def test_msmarco_missing_file_and_unknown_format(tmp_path: Path, write_file):
     with pytest.raises(DataNotFoundError):
-        list(training.iter_msmarco_triples(tmp_path / "nope.tsv"))
+        list(english_pairs.iter_msmarco_triples(tmp_path / "nope.tsv"))
     with pytest.raises(ConfigError, match="format"):
-        list(training.iter_msmarco_triples(write_file("triples.csv", "a,b,c\n")))
+        list(english_pairs.iter_msmarco_triples(write_file("triples.csv", "a,b,c\n")))
     with pytest.raises(InputError, match="UTF-8"):
-        list(training.iter_msmarco_triples(write_file("t.tsv", b"q\t\xff\tn\n")))
+        list(english_pairs.iter_msmarco_triples(write_file("t.tsv", b"q\t\xff\tn\n")))
 
 
 def test_msmarco_dataset_streams_to_arrow(write_file, tmp_path: Path):
     path = write_file("triples.tsv", tsv(TRIPLES))
-    ds = training.load_training_pairs("msmarco", path=path, cache_dir=tmp_path / "hf")
+    ds = english_pairs.load_training_pairs("msmarco", path=path, cache_dir=tmp_path / "hf")
     assert len(ds) == 12 and ds.features["label"].dtype == "int64"
-    assert list(ds) == list(training.iter_msmarco_triples(path))
+    assert list(ds) == list(english_pairs.iter_msmarco_triples(path))
     with pytest.raises(ConfigError, match="needs the path"):
-        training.load_training_pairs("msmarco")
+        english_pairs.load_training_pairs("msmarco")
     with pytest.raises(ConfigError, match="one of"):
-        training.load_training_pairs("squad")
+        english_pairs.load_training_pairs("squad")
