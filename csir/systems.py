@@ -35,7 +35,7 @@ def discover_models(root: str | Path) -> list[Path]:
             final save (a ``log.csv`` without a finished ``csir_training.json``): its weights
             are not the model it will be.
     """
-    from csir.training.records import LOG_FILE, RUN_FILE, is_finished
+    from csir.training.run_files import LOG_FILE, RUN_FILE, is_finished
 
     root = Path(root)
     if not root.is_dir():

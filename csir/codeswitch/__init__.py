@@ -3,7 +3,7 @@
 - :mod:`~csir.codeswitch.switch`: pure per-text functions (lexicons, stopwords and a
   ``random.Random`` or ``numpy.random.Generator`` in, replacements out) and switch-ratio counting.
 - :mod:`~csir.codeswitch.jobs`: the training sets to generate (method, pair, p) and their lexicons.
-- :mod:`~csir.codeswitch.records`: the seeded switching of one job's records, batch by batch.
+- :mod:`~csir.codeswitch.switcher`: the seeded switching of one job's records, batch by batch.
 - :mod:`~csir.codeswitch.generation`: seeded, sharded generation of training files with
   ``datasets`` (``train/<method>/<pair>/p=<p>/train.jsonl`` + ``stats.json``).
 - :mod:`~csir.codeswitch.report`: tables of realised switch ratios and example records.
@@ -18,7 +18,6 @@ from csir.codeswitch.generation import (
     write_jsonl_records,
 )
 from csir.codeswitch.jobs import CODE_MIXED, Job, lexicon_languages, load_lexicons, plan_jobs
-from csir.codeswitch.records import RecordSwitcher
 from csir.codeswitch.switch import (
     NormalisedLexicon,
     PhraseLexicon,
@@ -34,6 +33,7 @@ from csir.codeswitch.switch import (
     translate_terms,
     wiki,
 )
+from csir.codeswitch.switcher import RecordSwitcher
 
 __all__ = [
     "CODE_MIXED",

@@ -2,7 +2,7 @@
 
 :func:`generate` runs one job (:mod:`csir.codeswitch.jobs`) over a ``datasets.Dataset`` of English
 pairs (``qid, pid, query, passage, label``) with ``Dataset.map(num_proc=N, with_indices=True)``
-and the job's :class:`~csir.codeswitch.records.RecordSwitcher`, and writes::
+and the job's :class:`~csir.codeswitch.switcher.RecordSwitcher`, and writes::
 
     <output_dir>/train/<method>/<pair>/p=<p>/train.jsonl   keys: qid pid query passage label
                                                            query_lang doc_lang
@@ -28,7 +28,7 @@ from csir import io
 from csir import stopwords as stopwordlists
 from csir.codeswitch import switch
 from csir.codeswitch.jobs import Job
-from csir.codeswitch.records import SIDES, STATS_COLUMN, RecordSwitcher
+from csir.codeswitch.switcher import SIDES, STATS_COLUMN, RecordSwitcher
 from csir.ids import BL_CS, ML_CS, WIKI_CS
 
 #: Keys of every training/dev record, in file order.

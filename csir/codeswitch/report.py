@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from csir import io
-from csir.codeswitch.records import SIDES
+from csir.codeswitch.switcher import SIDES
 
 RATIO_COLUMNS = (
     "method",

@@ -22,7 +22,7 @@ from csir.training.batches import (
 )
 from csir.training.checkpoint import CheckpointError, latest_checkpoint, list_checkpoints
 from csir.training.loop import linear_warmup_decay, param_groups, train
-from csir.training.records import (
+from csir.training.run_files import (
     LOG_COLUMNS,
     LOG_FILE,
     RUN_FILE,

@@ -51,7 +51,7 @@ from csir.training.dev import (
     save_best,
 )
 from csir.training.losses import training_loss
-from csir.training.records import (
+from csir.training.run_files import (
     DEV_LOG_FILE,
     LOG_FILE,
     MODEL_FILES,
