@@ -80,7 +80,9 @@ class PaperFigures:
     def bli(self) -> pd.DataFrame:
         """Notebook 01's BLI precision@1 table."""
         return self._read(
-            self.cfg.lexicon_run_path() / "bli.csv", "01_lexicon_induction", "lexicon_run_dir"
+            self.cfg.lexicon_induction_path() / "bli.csv",
+            "01_lexicon_induction",
+            "lexicon_induction_dir",
         )
 
     @functools.cached_property

@@ -22,6 +22,7 @@ import argparse
 import dataclasses
 import sys
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -107,13 +108,20 @@ def read_config(path: str | Path) -> dict[str, list[dict[str, Any]]]:
             raise ConfigError(
                 f"{path}: {key} must be a mapping of parameters or a list of such mappings"
             )
+        runs[key] = []
         for number, params in enumerate(entries, 1):
+            where = f"{key}[{number}]" if len(entries) > 1 else key
             try:
-                config_class(key).from_params({**defaults, **params})
+                # Old parameter names become their new names here, so notebooks get the new.
+                with warnings.catch_warnings(record=True) as renamed:
+                    warnings.simplefilter("always", FutureWarning)
+                    current = config_class(key).current_params({**defaults, **params})
+                config_class(key).from_params(current)
             except ConfigError as err:
-                where = f"{key}[{number}]" if len(entries) > 1 else key
                 raise ConfigError(f"{path}: {where}: {err}") from err
-        runs[key] = [{**defaults, **e} for e in entries]
+            for warning in renamed:
+                warnings.warn(f"{path}: {where}: {warning.message}", FutureWarning, stacklevel=2)
+            runs[key].append(current)
     return {name: runs.get(name, [dict(defaults)]) for name in names}
 
 

@@ -136,3 +136,76 @@ def test_smoke_mode_changes_sizes_only_not_the_first_stage():
     assert cfg.candidates == "dense"
     assert cfg.top_k == EvaluationConfig.SMOKE_TOP_K
     assert cfg.max_queries == EvaluationConfig.SMOKE_MAX_QUERIES
+
+
+# ------------------------------------------------------------------ folder parameters, renamed
+
+
+def _each_notebooks_input_folders():
+    """Every ``*_dir`` parameter that is another notebook's output folder, by config."""
+    from csir import config
+
+    notebooks = {cls.NOTEBOOK[3:]: cls for cls in NotebookConfig.__subclasses__()}
+    for cls in NotebookConfig.__subclasses__():
+        for field in dataclasses.fields(cls):
+            if field.name.endswith("_dir") and field.name[: -len("_dir")] in notebooks:
+                yield cls, field.name, notebooks[field.name[: -len("_dir")]]
+    assert config  # imported for every subclass to be defined
+
+
+def test_an_earlier_notebooks_folder_is_named_after_it_and_is_its_output_dir(
+    isolated_build, tmp_path
+):
+    found = list(_each_notebooks_input_folders())
+    names = {(cls.NOTEBOOK, name) for cls, name, _ in found}
+    assert ("03_training", "data_generation_dir") in names
+    assert ("04_evaluation", "training_dir") in names
+    assert ("06_paper_figures", "lexicon_induction_dir") in names
+    for _, _, source in found:
+        # The default is the earlier notebook's build folder: its output_dir by default.
+        assert source.from_params({}).output_path() == isolated_build / source.NOTEBOOK
+    from csir.config import EvaluationConfig, FiguresConfig, MiningConfig, TrainingConfig
+
+    given = str(tmp_path / "x")
+    assert TrainingConfig.from_params({"data_generation_dir": given}).data_path() == tmp_path / "x"
+    ev = EvaluationConfig.from_params({"training_dir": given, "lexicon_induction_dir": given})
+    assert ev.models_path() == tmp_path / "x" / "models"
+    assert ev.lexicon_path() == tmp_path / "x" / "lexicons"
+    assert MiningConfig.from_params({"training_dir": given}).models_path() == ev.models_path()
+    figures = FiguresConfig.from_params({"lexicon_induction_dir": given})
+    assert figures.lexicon_induction_path() == tmp_path / "x"
+    data = DataGenerationConfig.from_params({"lexicon_induction_dir": given})
+    assert data.lexicon_path() == ev.lexicon_path()
+
+
+@pytest.mark.parametrize(
+    ("notebook", "old", "value", "new", "expected"),
+    [
+        ("02_data_generation", "lexicon_dir", "/a/b/lexicons", "lexicon_induction_dir", "/a/b"),
+        ("02_data_generation", "titles_source", "muse", "title_lexicon_source", "muse"),
+        ("03_training", "data_dir", "/a/02", "data_generation_dir", "/a/02"),
+        ("04_evaluation", "models_root", "/a/03/models", "training_dir", "/a/03"),
+        ("04_evaluation", "lexicon_dir", "/a/01/lexicons", "lexicon_induction_dir", "/a/01"),
+        ("06_paper_figures", "lexicon_run_dir", "/a/01", "lexicon_induction_dir", "/a/01"),
+        ("07_bitext_mining", "models_root", "/a/03/models/", "training_dir", "/a/03"),
+        ("04_evaluation", "models_root", "", "training_dir", ""),
+    ],
+)
+def test_old_folder_names_are_read_as_the_new_with_a_warning(notebook, old, value, new, expected):
+    from csir.pipeline import config_class
+
+    cls = config_class(notebook)
+    # A notebook's parameters cell declares the new name at its default; papermill adds the old.
+    default = {f.name: f.default for f in dataclasses.fields(cls)}[new]
+    with pytest.warns(FutureWarning, match=rf"{old!r} is now {new!r}"):
+        cfg = cls.from_params({new: default, old: value})
+    assert getattr(cfg, new) == expected
+
+
+def test_an_old_and_a_new_name_together_or_an_old_folder_of_another_name_are_refused():
+    from csir.config import EvaluationConfig
+
+    with pytest.raises(ConfigError, match="'models_root' and 'training_dir' are both given"):
+        EvaluationConfig.from_params({"models_root": "/a/models", "training_dir": "/b"})
+    with pytest.raises(ConfigError, match=r"lexicon_dir '/my/lex' is now lexicon_induction_dir"):
+        EvaluationConfig.from_params({"lexicon_dir": "/my/lex"})

@@ -79,8 +79,8 @@ def setup(tmp_path: Path, tiny_cross_encoder: Path, isolated_build: Path) -> dic
     return {
         "dataset_dir": str(data),
         "dataset": "toy",
-        "models_root": str(models),
-        "lexicon_dir": str(tmp_path / "lexicons"),
+        "training_dir": str(tmp_path),  # models/ below it
+        "lexicon_induction_dir": str(tmp_path),  # lexicons/ below it
         "output_dir": str(tmp_path / "out"),
         "pairs": ["en-en", "en-de", "de-ar", "xx-xx"],
         "mlir_languages": ["en", "de", "ar"],
@@ -198,7 +198,7 @@ def test_changed_run_settings_are_refused(setup: dict):
 
 
 def test_translate_test_without_lexicon_names_the_file(setup: dict):
-    (Path(setup["lexicon_dir"]) / "muse" / "ar-en.tsv").unlink()
+    (Path(setup["lexicon_induction_dir"]) / "lexicons" / "muse" / "ar-en.tsv").unlink()
     cfg = EvaluationConfig.from_params({**setup, "pairs": ["de-ar"]})
     with pytest.raises(CsirError, match="ar-en.tsv"):
         Evaluation(cfg).run_all(progress=False)
@@ -497,7 +497,7 @@ def test_a_model_retrained_in_place_gets_new_runs(setup: dict):
     untouched = ev.run_path("tiny/zero-shot/en-en/p=0.0/seed=1", "en-de").read_bytes()
     assert ev.check_models() == []  # same bytes: every run is kept
     # New weights in the same folder (notebook 03 with force=True, say).
-    make_tiny_cross_encoder(Path(setup["models_root"]) / system, seed=7)
+    make_tiny_cross_encoder(Path(setup["training_dir"]) / "models" / system, seed=7)
     ev.run_all(progress=False)
     after = runs_lib.read_run(path)
     assert after.keys() == before.keys() and after != before
@@ -507,7 +507,7 @@ def test_a_model_retrained_in_place_gets_new_runs(setup: dict):
 
 
 def test_an_unfinished_training_folder_is_refused(setup: dict):
-    folder = Path(setup["models_root"]) / "tiny/ml-cs/ml/p=0.5/seed=1"
+    folder = Path(setup["training_dir"]) / "models" / "tiny/ml-cs/ml/p=0.5/seed=1"
     make_tiny_cross_encoder(folder, seed=2)
     (folder / "log.csv").write_text("step,loss\n10,0.5\n", encoding="utf-8")
     with pytest.raises(CsirError, match=r"ml-cs/ml/p=0.5/seed=1: training has not finished"):

@@ -198,7 +198,7 @@ def _figures_config(inputs: dict[str, Path], out: Path) -> FiguresConfig:
     return FiguresConfig.from_params(
         dict(
             evaluation_dir=str(inputs["04"]), significance_dir=str(inputs["05"]),
-            lexicon_run_dir=str(inputs["01"]), output_dir=str(out), smoke=True,
+            lexicon_induction_dir=str(inputs["01"]), output_dir=str(out), smoke=True,
         )
     )  # fmt: skip
 
@@ -280,14 +280,14 @@ def test_paper_figures_skip_what_the_results_lack_and_stop_on_missing_files(inpu
     one_backbone.to_csv(inputs["04"] / "metrics.csv", index=False)
     params = dict(
         evaluation_dir=str(inputs["04"]), significance_dir=str(tmp_path / "nowhere"),
-        lexicon_run_dir=str(inputs["01"]), output_dir=str(tmp_path / "out"), smoke=True,
+        lexicon_induction_dir=str(inputs["01"]), output_dir=str(tmp_path / "out"), smoke=True,
     )  # fmt: skip
     paper = PaperFigures(FiguresConfig.from_params(params))
     assert paper.draw("backbones") is None
     assert "only one backbone" in paper.skipped["backbones"]
     with pytest.raises(CsirError, match=r"significance.csv is written by notebook 05_significance"):
         paper.draw("heatmaps")
-    params["lexicon_run_dir"] = str(tmp_path / "nothing")
+    params["lexicon_induction_dir"] = str(tmp_path / "nothing")
     with pytest.raises(CsirError, match=r"bli.csv is written by notebook 01_lexicon_induction"):
         PaperFigures(FiguresConfig.from_params(params)).draw("bli")
 

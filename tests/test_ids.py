@@ -139,7 +139,7 @@ def test_seeds_and_baselines_come_from_the_id():
 def test_training_config_names_sets_as_notebook_02_does(tmp_path):
     cfg = TrainingConfig(
         train_sets=("ml-cs/ml/p=0.50", "zero-shot/en-en/p=0"),
-        data_dir=str(tmp_path),
+        data_generation_dir=str(tmp_path),
         output_dir=str(tmp_path / "out"),
         smoke=False,
     )
@@ -202,17 +202,20 @@ def test_notebook_03_checks_every_training_file_before_training(tmp_path):
     (tmp_path / "dev/en-en").mkdir(parents=True)
     (tmp_path / "dev/en-en/dev.jsonl").write_text("{}\n", encoding="utf-8")
     cfg = TrainingConfig(
-        train_sets=("zero-shot/en-en/p=0.0", "ml-cs/ml/p=0.75"), data_dir=str(tmp_path), smoke=False
+        train_sets=("zero-shot/en-en/p=0.0", "ml-cs/ml/p=0.75"),
+        data_generation_dir=str(tmp_path),
+        smoke=False,
     )
     with pytest.raises(
-        CsirError, match=r"ml-cs/ml/p=0\.75/train\.jsonl.*notebook 02_data_generation.*data_dir"
+        CsirError,
+        match=r"ml-cs/ml/p=0\.75/train\.jsonl.*notebook 02_data_generation.*data_generation_dir",
     ):
         cfg.require_inputs()
     TrainingConfig(
-        train_sets=("zero-shot/en-en/p=0.0",), data_dir=str(tmp_path), smoke=False
+        train_sets=("zero-shot/en-en/p=0.0",), data_generation_dir=str(tmp_path), smoke=False
     ).require_inputs()
     (tmp_path / "dev/en-en/dev.jsonl").unlink()
     with pytest.raises(CsirError, match="dev.jsonl"):
         TrainingConfig(
-            train_sets=("zero-shot/en-en/p=0.0",), data_dir=str(tmp_path), smoke=False
+            train_sets=("zero-shot/en-en/p=0.0",), data_generation_dir=str(tmp_path), smoke=False
         ).require_inputs()

@@ -345,7 +345,7 @@ def test_engine_mines_with_trained_encoders_of_both_heads(squad_folder, tmp_path
         ranker.save_ranker(ranker.SegmentCosineRanker(encoder, HeadSpec(joint_layers=0)), folder)
     cfg = MiningConfig.from_params(
         {"smoke": False, "dataset_dir": str(squad_folder), "pairs": ["de-en", "en-de"],
-         "backbone": "", "models_root": str(root), "output_dir": str(tmp_path / "out"),
+         "backbone": "", "training_dir": str(root.parent), "output_dir": str(tmp_path / "out"),
          "formats": ["png"], "dpi": 50}
     )  # fmt: skip
     run = BitextMining(cfg)

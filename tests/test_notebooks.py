@@ -70,7 +70,7 @@ def test_02_writes_code_switched_jsonl(lexicon_run: Path, pipeline_dir: Path):
         "02_data_generation",
         pipeline_dir,
         output_dir=str(out),
-        lexicon_dir=str(lexicon_run / "lexicons"),
+        lexicon_induction_dir=str(lexicon_run),
     )
     files = sorted((out / "train").rglob("train.jsonl"))
     assert files, "no training file written"

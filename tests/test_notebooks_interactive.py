@@ -56,7 +56,7 @@ def test_every_cell_runs_again_in_the_same_kernel(tmp_path, notebook):
     if notebook == "06_paper_figures":
         parameters |= {
             "significance_dir": str(folders["05"]),
-            "lexicon_run_dir": str(folders["01"]),
+            "lexicon_induction_dir": str(folders["01"]),
         }
     _run_twice(
         _with_parameters(REPO_ROOT / "notebooks" / f"{notebook}.ipynb", parameters), REPO_ROOT

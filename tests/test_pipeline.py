@@ -154,3 +154,19 @@ def test_a_finished_pipeline_says_where_its_results_are(tmp_path):
     assert "0.700 ± 0.141" in text and "0.450 ± 0.000" in text and "0.500" not in text
     cpu = pipeline.plan(REPO_ROOT / "configs" / "cpu.yaml", tmp_path / "c")
     assert f"06_paper_figures: {REPO_ROOT / 'figures'}" in pipeline.report(cpu)
+
+
+def test_old_parameter_names_in_a_configuration_reach_notebooks_as_the_new(tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text(
+        "03_training:\n  data_dir: /x/02\n04_evaluation:\n  models_root: /x/03/models\n",
+        encoding="utf-8",
+    )
+    with pytest.warns(FutureWarning) as caught:
+        runs = {run.notebook: run.parameters for run in pipeline.plan(path, tmp_path / "b")}
+    said = [str(warning.message) for warning in caught]
+    assert any("old.yaml: 03_training: " in m and "'data_dir' is now" in m for m in said), said
+    assert any("old.yaml: 04_evaluation: " in m and "'models_root' is now" in m for m in said)
+    assert runs["03_training"]["data_generation_dir"] == "/x/02"
+    assert runs["04_evaluation"]["training_dir"] == "/x/03"
+    assert "data_dir" not in runs["03_training"] and "models_root" not in runs["04_evaluation"]

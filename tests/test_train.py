@@ -446,7 +446,11 @@ def test_training_config_rejects_unknown_parameter_and_bad_precision():
 
 def test_training_config_smoke_and_jobs(tmp_path):
     cfg = TrainingConfig.from_params(
-        {"smoke": True, "output_dir": str(tmp_path / "03"), "data_dir": str(tmp_path / "02")}
+        {
+            "smoke": True,
+            "output_dir": str(tmp_path / "03"),
+            "data_generation_dir": str(tmp_path / "02"),
+        }
     )
     assert cfg.train_sets == ("zero-shot/en-en/p=0.0", "bl-cs/en-de/p=0.5")
     assert (cfg.max_steps, cfg.batch_size, cfg.max_length) == (3, 4, 96)
@@ -607,7 +611,7 @@ def test_row_aligned_training_sets_see_the_same_batches():
 
 def test_training_config_passes_head_and_selection_settings(tmp_path):
     cfg = TrainingConfig.from_params(
-        {"joint_layers": 2, "dropout": 0.0, "smoke": False, "data_dir": str(tmp_path)}
+        {"joint_layers": 2, "dropout": 0.0, "smoke": False, "data_generation_dir": str(tmp_path)}
     )
     args = cfg.training_args(3)
     assert (args.head, args.joint_layers, args.dropout, args.seed) == ("segment-cosine", 2, 0.0, 3)

@@ -73,7 +73,7 @@ def test_notebook_trains_a_tiny_model(tmp_path: Path):
         parameters={
             "smoke": True,
             "backbone": str(backbone),
-            "data_dir": str(data),
+            "data_generation_dir": str(data),
             "output_dir": str(out),
         },
         cwd=str(REPO_ROOT / "notebooks"),

@@ -8,6 +8,7 @@ import dataclasses
 import re
 import types
 import typing
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -39,18 +40,72 @@ def _matches(value: Any, tp: Any) -> bool:
 
 
 @dataclasses.dataclass(frozen=True)
+class Renamed:
+    """The new name of a renamed parameter. ``below``: the old name held the subfolder
+    ``below`` of what the new name holds (``lexicons`` of notebook 01's output folder, say)."""
+
+    new: str
+    below: str = ""
+
+    def convert(self, old: str, value: Any) -> Any:
+        """A value given under the ``old`` name, as a value of the new name."""
+        if not self.below or not isinstance(value, str) or not value:
+            return value
+        path = Path(value).expanduser()
+        if path.name != self.below:
+            raise ConfigError(
+                f"{old} {value!r} is now {self.new}: the folder that holds {self.below}/ (the "
+                f"output_dir of the notebook that wrote it), no longer {self.below}/ itself; "
+                f"{value!r} is not named {self.below!r}, so give {self.new} = the folder above "
+                f"your {self.below}/ (move or link your files to <{self.new}>/{self.below}/)"
+            )
+        return str(path.parent)
+
+
+@dataclasses.dataclass(frozen=True)
 class NotebookConfig:
     """Base class: subclasses declare fields with defaults and a ``NOTEBOOK`` name."""
 
     NOTEBOOK: ClassVar[str] = ""
+    #: Old parameter names still accepted (with a ``FutureWarning``): old name -> :class:`Renamed`.
+    RENAMED: ClassVar[Mapping[str, Renamed]] = {}
+
+    @classmethod
+    def current_params(cls, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``params`` with every old name of :attr:`RENAMED` replaced by its new name.
+
+        A notebook's parameters cell declares the new name at its default, so the new name
+        given too (with another value than its default) is a conflict, not a choice.
+        """
+        out = dict(params)
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        for old, renamed in cls.RENAMED.items():
+            if old not in out:
+                continue
+            value = out.pop(old)
+            if out.get(renamed.new, defaults[renamed.new]) != defaults[renamed.new]:
+                raise ConfigError(
+                    f"{cls.__name__}: {old!r} and {renamed.new!r} are both given; {old!r} is the "
+                    f"old name of {renamed.new!r}: give {renamed.new!r} alone"
+                )
+            out[renamed.new] = renamed.convert(old, value)
+            warnings.warn(
+                f"{cls.__name__}: parameter {old!r} is now {renamed.new!r} (given as "
+                f"{renamed.new}={out[renamed.new]!r}); the old name will be removed",
+                FutureWarning,
+                stacklevel=3,
+            )
+        return out
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> NotebookConfig:
         """Build the config from a mapping (e.g. the notebook's parameter variables).
 
-        Keys starting with ``_`` are ignored; any other unknown key raises :class:`ConfigError`.
-        Lists are stored as tuples so the config stays hashable and immutable.
+        Keys starting with ``_`` are ignored; old names of :attr:`RENAMED` are read as their
+        new names; any other unknown key raises :class:`ConfigError`. Lists are stored as tuples
+        so the config stays hashable and immutable.
         """
+        params = cls.current_params(params)
         hints = typing.get_type_hints(cls)
         names = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(k for k in params if not k.startswith("_") and k not in names)
@@ -90,6 +145,12 @@ class NotebookConfig:
         return {
             k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
         }
+
+
+def notebook_output(given: str, notebook: str) -> Path:
+    """The output folder of an earlier notebook: ``given`` (a ``<notebook>_dir`` parameter, the
+    ``output_dir`` that notebook was given) or, when empty, that notebook's build folder."""
+    return Path(given).expanduser().resolve() if given else paths.notebook_dir(notebook)
 
 
 def require(condition: bool, message: str) -> None:

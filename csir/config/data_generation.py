@@ -6,10 +6,12 @@ import dataclasses
 from pathlib import Path
 from typing import ClassVar
 
-from csir import languages, paths
+from csir import languages
 from csir.config.base import (
     NotebookConfig,
+    Renamed,
     check_probabilities,
+    notebook_output,
     require,
     require_distinct,
 )
@@ -31,11 +33,15 @@ class DataGenerationConfig(NotebookConfig):
     #: languages within notebook 01's smoke languages (whose lexicons a smoke run of 01 writes;
     #: else the first one). Pairs and languages chosen explicitly are kept as given.
     SMOKE_LANGUAGES: ClassVar[tuple[str, ...]] = LexiconConfig.SMOKE_LANGUAGES
+    RENAMED: ClassVar = {
+        "lexicon_dir": Renamed("lexicon_induction_dir", below="lexicons"),
+        "titles_source": Renamed("title_lexicon_source"),
+    }
 
     output_dir: str = ""
-    lexicon_dir: str = ""
+    lexicon_induction_dir: str = ""
     lexicon_source: str = "muse"
-    titles_source: str = "titles"
+    title_lexicon_source: str = "titles"
     methods: tuple[str, ...] = TRAINING_METHODS
     pairs: tuple[str, ...] = ("en-de", "en-ar", "de-ru")
     ml_languages: tuple[str, ...] = ("de", "ru", "it", "nl", "ar")
@@ -79,8 +85,8 @@ class DataGenerationConfig(NotebookConfig):
             f"lexicon_source {self.lexicon_source!r} must be one of {LEXICON_SOURCES}",
         )
         require(
-            self.titles_source in LEXICON_SOURCES,
-            f"titles_source {self.titles_source!r} must be one of {LEXICON_SOURCES}",
+            self.title_lexicon_source in LEXICON_SOURCES,
+            f"title_lexicon_source {self.title_lexicon_source!r} must be one of {LEXICON_SOURCES}",
         )
         require(len(self.methods) > 0, "methods must not be empty")
         for method in self.methods:
@@ -126,10 +132,8 @@ class DataGenerationConfig(NotebookConfig):
         require(self.seed >= 0, "seed must be >= 0")
 
     def lexicon_path(self) -> Path:
-        """Where notebook 01 wrote its lexicons (``lexicon_dir`` or its default build folder)."""
-        if self.lexicon_dir:
-            return Path(self.lexicon_dir).expanduser().resolve()
-        return paths.notebook_dir(LexiconConfig.NOTEBOOK) / "lexicons"
+        """``lexicons/`` of notebook 01's output folder (``lexicon_induction_dir``)."""
+        return notebook_output(self.lexicon_induction_dir, LexiconConfig.NOTEBOOK) / "lexicons"
 
 
 #: XQuAD-R's languages that are seen or unseen languages of the paper (el, th, tr are extra).

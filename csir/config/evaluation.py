@@ -6,15 +6,18 @@ import dataclasses
 from pathlib import Path
 from typing import ClassVar
 
-from csir import languages, paths
+from csir import languages
 from csir.config.base import (
     NotebookConfig,
+    Renamed,
     check_measures,
+    notebook_output,
     require,
     require_distinct,
     require_folder_name,
 )
 from csir.config.lexicon import LEXICON_SOURCES, LexiconConfig
+from csir.config.training import TrainingConfig
 from csir.devices import SCORING_PRECISIONS, check_device_name
 
 MLIR_LANGUAGES = ("en", "de", "ru", "ar", "es", "zh", "hi", "vi")
@@ -52,6 +55,10 @@ class EvaluationConfig(NotebookConfig):
     SMOKE_MAX_LENGTH: ClassVar[int] = 128
     #: ... and mixes these languages into MLIR sets.
     SMOKE_MLIR_LANGUAGES: ClassVar[tuple[str, ...]] = ("en", "de", "ar")
+    RENAMED: ClassVar = {
+        "models_root": Renamed("training_dir", below="models"),
+        "lexicon_dir": Renamed("lexicon_induction_dir", below="lexicons"),
+    }
 
     output_dir: str = ""
     dataset_dir: str = ""
@@ -67,7 +74,7 @@ class EvaluationConfig(NotebookConfig):
     mlir_languages: tuple[str, ...] = MLIR_LANGUAGES
     mlir_seeds: tuple[int, ...] = (13, 14, 15)
     model_dirs: tuple[str, ...] = ()
-    models_root: str = ""
+    training_dir: str = ""
     candidates: str = "bm25"
     pivot_lang: str = "en"
     dense_backbone: str = "e5-small-offline"
@@ -77,7 +84,7 @@ class EvaluationConfig(NotebookConfig):
     first_stage: bool = True
     bi_encoder: bool = True
     translate_test: bool = True
-    lexicon_dir: str = ""
+    lexicon_induction_dir: str = ""
     lexicon_source: str = "muse"
     measures: tuple[str, ...] = ("RR@10", "nDCG@10", "R@100")
     batch_size: int = 32
@@ -163,13 +170,9 @@ class EvaluationConfig(NotebookConfig):
         check_device_name(self.device)
 
     def models_path(self) -> Path:
-        """Root of notebook 03's models (``models_root`` or its default build folder)."""
-        if self.models_root:
-            return Path(self.models_root).expanduser().resolve()
-        return paths.notebook_dir("03_training") / "models"
+        """``models/`` of notebook 03's output folder (``training_dir``)."""
+        return notebook_output(self.training_dir, TrainingConfig.NOTEBOOK) / "models"
 
     def lexicon_path(self) -> Path:
-        """Where notebook 01 wrote its lexicons (``lexicon_dir`` or its default build folder)."""
-        if self.lexicon_dir:
-            return Path(self.lexicon_dir).expanduser().resolve()
-        return paths.notebook_dir(LexiconConfig.NOTEBOOK) / "lexicons"
+        """``lexicons/`` of notebook 01's output folder (``lexicon_induction_dir``)."""
+        return notebook_output(self.lexicon_induction_dir, LexiconConfig.NOTEBOOK) / "lexicons"

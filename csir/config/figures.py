@@ -6,12 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import ClassVar
 
-from csir import paths
-from csir.config.base import (
-    NotebookConfig,
-    check_measures,
-    require,
-)
+from csir.config.base import NotebookConfig, Renamed, check_measures, notebook_output, require
 from csir.config.evaluation import EvaluationConfig
 from csir.config.lexicon import LexiconConfig
 from csir.config.significance import SignificanceConfig
@@ -23,12 +18,13 @@ class FiguresConfig(NotebookConfig):
     """Parameters of notebook 06 (paper figures and tables from cached results only)."""
 
     NOTEBOOK: ClassVar[str] = "06_paper_figures"
+    RENAMED: ClassVar = {"lexicon_run_dir": Renamed("lexicon_induction_dir")}
     FIGURES: ClassVar[tuple[str, ...]] = ("heatmaps", "settings", "p_ablation", "backbones", "bli")
     FORMATS: ClassVar[tuple[str, ...]] = ("pdf", "png", "svg")
 
     evaluation_dir: str = ""
     significance_dir: str = ""
-    lexicon_run_dir: str = ""
+    lexicon_induction_dir: str = ""
     output_dir: str = ""
     figures: tuple[str, ...] = FIGURES
     measure: str = "RR@10"
@@ -63,17 +59,14 @@ class FiguresConfig(NotebookConfig):
         require(50 <= self.dpi <= 1200, "dpi must be in [50, 1200]")
         check_measures((self.measure,), "measure")
 
-    def _input(self, given: str, notebook: str) -> Path:
-        return Path(given).expanduser().resolve() if given else paths.notebook_dir(notebook)
-
     def evaluation_path(self) -> Path:
         """Notebook 04's output folder."""
-        return self._input(self.evaluation_dir, EvaluationConfig.NOTEBOOK)
+        return notebook_output(self.evaluation_dir, EvaluationConfig.NOTEBOOK)
 
     def significance_path(self) -> Path:
         """Notebook 05's output folder."""
-        return self._input(self.significance_dir, SignificanceConfig.NOTEBOOK)
+        return notebook_output(self.significance_dir, SignificanceConfig.NOTEBOOK)
 
-    def lexicon_run_path(self) -> Path:
+    def lexicon_induction_path(self) -> Path:
         """Notebook 01's output folder (``bli.csv``)."""
-        return self._input(self.lexicon_run_dir, LexiconConfig.NOTEBOOK)
+        return notebook_output(self.lexicon_induction_dir, LexiconConfig.NOTEBOOK)

@@ -6,8 +6,15 @@ import dataclasses
 from pathlib import Path
 from typing import ClassVar
 
-from csir import languages, paths
-from csir.config.base import NotebookConfig, require, require_distinct
+from csir import languages
+from csir.config.base import (
+    NotebookConfig,
+    Renamed,
+    notebook_output,
+    require,
+    require_distinct,
+)
+from csir.config.training import TrainingConfig
 from csir.devices import check_device_name
 
 
@@ -16,6 +23,7 @@ class MiningConfig(NotebookConfig):
     """Parameters of notebook 07 (bitext mining with every encoder: accuracy and BUCC F1)."""
 
     NOTEBOOK: ClassVar[str] = "07_bitext_mining"
+    RENAMED: ClassVar = {"models_root": Renamed("training_dir", below="models")}
     UNITS: ClassVar[tuple[str, ...]] = ("question", "paragraph")
     SCORINGS: ClassVar[tuple[str, ...]] = ("margin", "cosine")
     FORMATS: ClassVar[tuple[str, ...]] = ("pdf", "png", "svg")
@@ -36,7 +44,7 @@ class MiningConfig(NotebookConfig):
     scorings: tuple[str, ...] = SCORINGS
     backbone: str = "e5-small-offline"
     model_dirs: tuple[str, ...] = ()
-    models_root: str = ""
+    training_dir: str = ""
     prefix: str = "query: "
     bucc_dir: str = ""
     bucc_pairs: tuple[str, ...] = ()
@@ -89,7 +97,5 @@ class MiningConfig(NotebookConfig):
         check_device_name(self.device)
 
     def models_path(self) -> Path:
-        """Root of notebook 03's models (``models_root`` or its default build folder)."""
-        if self.models_root:
-            return Path(self.models_root).expanduser().resolve()
-        return paths.notebook_dir("03_training") / "models"
+        """``models/`` of notebook 03's output folder (``training_dir``)."""
+        return notebook_output(self.training_dir, TrainingConfig.NOTEBOOK) / "models"

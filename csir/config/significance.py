@@ -6,12 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import ClassVar
 
-from csir import paths
-from csir.config.base import (
-    NotebookConfig,
-    check_measures,
-    require,
-)
+from csir.config.base import NotebookConfig, check_measures, notebook_output, require
 from csir.config.evaluation import EvaluationConfig
 
 
@@ -52,7 +47,5 @@ class SignificanceConfig(NotebookConfig):
         require(self.seed >= 0, "seed must be >= 0 (numpy's random generators refuse others)")
 
     def evaluation_path(self) -> Path:
-        """Notebook 04's output folder (``evaluation_dir`` or its default build folder)."""
-        if self.evaluation_dir:
-            return Path(self.evaluation_dir).expanduser().resolve()
-        return paths.notebook_dir(EvaluationConfig.NOTEBOOK)
+        """Notebook 04's output folder (``evaluation_dir``)."""
+        return notebook_output(self.evaluation_dir, EvaluationConfig.NOTEBOOK)

@@ -7,11 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from csir import paths
-from csir.config.base import (
-    NotebookConfig,
-    require,
-)
+from csir.config.base import NotebookConfig, Renamed, notebook_output, require
 from csir.config.data_generation import DataGenerationConfig
 from csir.errors import ConfigError
 from csir.ids import CUSTOM, TrainingSetId
@@ -45,6 +41,7 @@ class TrainingConfig(NotebookConfig):
     """Parameters of notebook 03 (cross-encoder fine-tuning, one model per training set)."""
 
     NOTEBOOK: ClassVar[str] = "03_training"
+    RENAMED: ClassVar = {"data_dir": Renamed("data_generation_dir")}
     #: Smoke mode trains only these of the requested sets (else the first one) ...
     SMOKE_TRAIN_SETS: ClassVar[tuple[str, ...]] = ("zero-shot/en-en/p=0.0", "bl-cs/en-de/p=0.5")
     #: ... for at most this many steps (1 of warm-up), pairs per batch and tokens per pair.
@@ -56,7 +53,7 @@ class TrainingConfig(NotebookConfig):
     SMOKE_MAX_LENGTH: ClassVar[int] = 96
 
     output_dir: str = ""
-    data_dir: str = ""
+    data_generation_dir: str = ""
     train_file: str = ""
     train_sets: tuple[str, ...] = (
         "zero-shot/en-en/p=0.0",
@@ -154,7 +151,7 @@ class TrainingConfig(NotebookConfig):
         (a typo in the last of ``train_sets`` must not wait for the others to train)."""
         from csir import io
 
-        parameter = "train_file" if self.train_file else "data_dir"
+        parameter = "train_file" if self.train_file else "data_generation_dir"
         io.require_outputs(self.input_files(), DataGenerationConfig.NOTEBOOK, parameter)
 
     def dev_file(self) -> Path | None:
@@ -162,12 +159,10 @@ class TrainingConfig(NotebookConfig):
         return self.data_path() / "dev" / "en-en" / "dev.jsonl" if self.select_on_dev else None
 
     def data_path(self) -> Path:
-        """Notebook 02's output folder (``data_dir`` or its default build folder)."""
-        if self.data_dir:
-            return Path(self.data_dir).expanduser().resolve()
-        return paths.notebook_dir(DataGenerationConfig.NOTEBOOK)
+        """Notebook 02's output folder (``data_generation_dir``)."""
+        return notebook_output(self.data_generation_dir, DataGenerationConfig.NOTEBOOK)
 
-    def models_root(self) -> Path:
+    def models_path(self) -> Path:
         """``<output>/models``: one folder per backbone, training set and seed below it."""
         return self.output_path() / "models"
 
@@ -179,7 +174,7 @@ class TrainingConfig(NotebookConfig):
         """
         from csir.training.args import model_dir_name
 
-        base = self.models_root() / model_dir_name(self.backbone, self.num_layers)
+        base = self.models_path() / model_dir_name(self.backbone, self.num_layers)
         if self.train_file:
             file = Path(self.train_file).expanduser().resolve()
             found = _layout_training_set(file)

@@ -218,7 +218,7 @@ def _run_jobs(
     while queue or pending:
         while queue and len(pending) < workers and not failed:
             entry, file, folder, seed = queue.pop(0)
-            name = folder.relative_to(plan.training[entry].models_root()).as_posix()
+            name = folder.relative_to(plan.training[entry].models_path()).as_posix()
             systems = len(ev.systems) + len(finished) + len(pending) + 1
             reserve = 20.0 + 2.0 * per_run * systems * len(ev.units()) / workers
             expected = cost.get(entry, max(cost.values(), default=0.0))
@@ -247,7 +247,7 @@ def _run_jobs(
                 f"{len(finished)}/{len(jobs)} done, {clock.left():.0f} s left"
             )
     record["skipped"] += [
-        folder.relative_to(plan.training[entry].models_root()).as_posix()
+        folder.relative_to(plan.training[entry].models_path()).as_posix()
         for entry, _, folder, _ in queue
     ]
     if record["skipped"]:
