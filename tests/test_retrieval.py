@@ -589,6 +589,51 @@ _LAREQA_SENTENCES = {  # the lareqa README / data MANIFEST
 }
 
 
+# The languages of a parallel dataset: same paragraphs, same question ids in the same places.
+
+
+def _question_paragraphs(collection: Collection) -> dict[str, str]:
+    """qid → the paragraph (group) of its relevant doc(s)."""
+    return {
+        qid: collection.doc_groups[next(iter(rels))]
+        for qid, rels in collection.qrels.items()
+        if rels
+    }
+
+
+def check_parallel(collections: dict[str, Collection]) -> None:
+    """Raise when the languages are not parallel: same paragraphs, same question ids in each.
+
+    Raises:
+        CsirError: naming the first language and question or paragraph that differs.
+    """
+    names = sorted(collections)
+    if not names:
+        return
+    reference = collections[names[0]]
+    groups = set(reference.doc_groups.values())
+    placed = _question_paragraphs(reference)
+    for lang in names[1:]:
+        other = collections[lang]
+        other_groups = set(other.doc_groups.values())
+        if other_groups != groups:
+            diff = sorted(groups ^ other_groups)[:3]
+            raise CsirError(
+                f"{other.source}: paragraphs differ from {reference.source} (e.g. {diff})"
+            )
+        if set(other.queries) != set(reference.queries):
+            diff = sorted(set(other.queries) ^ set(reference.queries))[:3]
+            raise CsirError(
+                f"{other.source}: question ids differ from {reference.source} (e.g. {diff})"
+            )
+        for qid, paragraph in _question_paragraphs(other).items():
+            if placed.get(qid, paragraph) != paragraph:
+                raise CsirError(
+                    f"{other.source}: question {qid!r} is in paragraph {paragraph}, but in "
+                    f"{placed[qid]} in {reference.source}"
+                )
+
+
 @pytest.mark.skipif(
     not _MIRROR or not (Path(_MIRROR) / "xquad-r" / "en.json").is_file(),
     reason="needs the XQuAD-R mirror (CSIR_DATA_DIR)",
@@ -599,8 +644,8 @@ def test_real_xquad_r_is_parallel_with_lareqa_counts():
     langs = xquad_r.XQUAD_R_LANGUAGES
     paragraphs = {lang: retrieval.load_squad_collection(None, lang, "paragraph") for lang in langs}
     sentences = {lang: retrieval.load_squad_collection(None, lang, "sentence") for lang in langs}
-    xquad_r.check_parallel(paragraphs)  # raises unless parallel
-    xquad_r.check_parallel(sentences)
+    check_parallel(paragraphs)  # raises unless parallel
+    check_parallel(sentences)
     for lang in xquad_r.XQUAD_R_LANGUAGES:
         assert len(paragraphs[lang].docs) == 240 and len(paragraphs[lang].queries) == 1190
         assert len(sentences[lang].docs) == _LAREQA_SENTENCES[lang], lang
@@ -612,13 +657,11 @@ def test_real_xquad_r_is_parallel_with_lareqa_counts():
 
 
 def test_check_parallel_reports_the_first_difference(folder, tmp_path):
-    from csir.data import xquad_r
-
     load = retrieval.load_squad_collection
     en, de = load(folder, "en", "paragraph"), load(folder, "de", "paragraph")
-    xquad_r.check_parallel({"en": en, "en2": load(folder, "en", "paragraph")})
+    check_parallel({"en": en, "en2": load(folder, "en", "paragraph")})
     with pytest.raises(CsirError, match="question ids differ"):
-        xquad_r.check_parallel({"en": en, "de": de})
+        check_parallel({"en": en, "de": de})
     moved = squad("fr")
     question = moved["data"][0]["paragraphs"][0]["qas"].pop()
     target = moved["data"][1]["paragraphs"][0]
@@ -626,6 +669,4 @@ def test_check_parallel_reports_the_first_difference(folder, tmp_path):
     target["qas"].append(question)
     write_squad(tmp_path / "moved", "fr", moved)
     with pytest.raises(CsirError, match="'q1' is in paragraph 1-0"):
-        xquad_r.check_parallel({"en": en, "fr": load(tmp_path / "moved", "fr", "paragraph")})
-    table = xquad_r.summary({"en": en, "de": de})
-    assert list(table["questions"]) == [3, 4] and list(table["lang"]) == ["de", "en"]
+        check_parallel({"en": en, "fr": load(tmp_path / "moved", "fr", "paragraph")})
