@@ -53,24 +53,14 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
         >>> with atomic_write(tmp / "out.tsv") as fh:  # doctest: +SKIP
         ...     fh.write("a\\tb\\n")
     """
-    path = Path(path)
     binary = "b" in mode
-    with _disk_errors(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        _as_created_by_open(fd)
-    try:
-        with _disk_errors(path):
-            with os.fdopen(fd, mode, encoding=None if binary else encoding) as fh:
-                yield fh
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    _remove_stale_temporaries(path)
+    with (
+        atomic_path(path) as pending,
+        open(pending, mode, encoding=None if binary else encoding) as fh,
+    ):
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 @contextlib.contextmanager
