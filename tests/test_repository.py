@@ -76,3 +76,69 @@ def test_csir_never_hardcodes_the_shared_mirror():
         if "../shared" in p.read_text(encoding="utf-8") or "/work/" in p.read_text(encoding="utf-8")
     ]
     assert offenders == []
+
+
+def _package_modules() -> dict[str, Path]:
+    """Every module of csir by dotted name (a package by its ``__init__``)."""
+    modules = {}
+    for path in sorted((REPO_ROOT / "csir").rglob("*.py")):
+        parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        modules[name] = path
+    return modules
+
+
+def _import_time_edges(path: Path, modules: dict[str, Path]) -> set[str]:
+    """csir modules that ``path`` imports when it is imported: module level, outside
+    ``if TYPE_CHECKING:`` (imports inside functions run later and cannot form a cycle)."""
+    import ast
+
+    edges = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        if isinstance(node, ast.Import):
+            edges.update(alias.name for alias in node.names if alias.name in modules)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module in modules:
+            for alias in node.names:  # `from csir.data import retrieval` imports a module
+                sub = f"{node.module}.{alias.name}"
+                edges.add(sub if sub in modules else node.module)
+    return edges
+
+
+def test_the_package_has_no_import_cycles():
+    modules = _package_modules()
+    graph = {name: _import_time_edges(path, modules) for name, path in modules.items()}
+    # A package's __init__ re-exports its submodules: an edge into a package from one of its
+    # own submodules is that cycle, so it counts like any other.
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(name: str) -> None:
+        state[name] = 1
+        path.append(name)
+        for other in sorted(graph[name]):
+            if state.get(other) == 1:
+                cycle = [*path[path.index(other) :], other]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if other not in state:
+                visit(other)
+        path.pop()
+        state[name] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name)
+
+
+def test_the_architecture_page_names_every_module():
+    page = (REPO_ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`([A-Za-z0-9_./]+?)/?`", page))
+    missing = [
+        path.relative_to(REPO_ROOT / "csir").as_posix()
+        for path in sorted((REPO_ROOT / "csir").rglob("*.py"))
+        if path.stem not in ("__init__", "__main__")
+        and path.stem not in named
+        and path.relative_to(REPO_ROOT / "csir").with_suffix("").as_posix() not in named
+    ]
+    assert not missing, f"docs/architecture.md does not say what these modules do: {missing}"
