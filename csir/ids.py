@@ -55,6 +55,11 @@ def _plain(value: str) -> bool:
     return bool(_PLAIN.fullmatch(value)) and ".." not in value
 
 
+#: Keys of every record of a training set's ``train.jsonl`` (and of the dev set's ``dev.jsonl``),
+#: in file order: notebook 02 writes them, notebook 03 reads them.
+RECORD_KEYS = ("qid", "pid", "query", "passage", "label", "query_lang", "doc_lang")
+
+
 @dataclasses.dataclass(frozen=True, order=True)
 class TrainingSetId:
     """One training set: ``method`` (see :data:`TRAINING_METHODS`), ``pair`` (``en-de`` for

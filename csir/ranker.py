@@ -15,7 +15,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -261,15 +261,35 @@ def tokenize_segments(
     return encoded["input_ids"]
 
 
+def pad_features(
+    columns: Mapping[str, Sequence[Sequence[int]]], pad_id: int
+) -> dict[str, torch.Tensor]:
+    """Right-pad a batch to its longest row: int64 tensors of every column (``input_ids`` padded
+    with ``pad_id``, the others, such as ``token_type_ids``, with 0) and ``attention_mask``.
+
+    The one padding of csir (training batches, scoring, dev scoring); row ``i`` of every column
+    has the length of ``columns["input_ids"][i]``. An ``attention_mask`` column is made anew.
+    """
+    rows = columns["input_ids"]
+    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    width = int(lengths.max()) if len(rows) else 0
+    out = {}
+    for key, values in columns.items():
+        if key == "attention_mask":
+            continue
+        array = np.full((len(rows), width), pad_id if key == "input_ids" else 0, dtype=np.int64)
+        for i, row in enumerate(values):
+            array[i, : len(row)] = row
+        out[key] = torch.from_numpy(array)
+    mask = np.arange(width)[None, :] < lengths[:, None]
+    out["attention_mask"] = torch.from_numpy(mask.astype(np.int64))
+    return out
+
+
 def pad_ids(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad id lists to the longest: ``(ids, mask)`` int64 tensors."""
-    width = max((len(r) for r in rows), default=0)
-    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(rows), width), dtype=np.int64)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = row
-        mask[i, : len(row)] = 1
-    return torch.from_numpy(ids), torch.from_numpy(mask)
+    """Right-pad id lists to the longest: ``(ids, mask)`` int64 tensors (:func:`pad_features`)."""
+    batch = pad_features({"input_ids": rows}, pad_id)
+    return batch["input_ids"], batch["attention_mask"]
 
 
 # --------------------------------------------------------------------------- cached scoring

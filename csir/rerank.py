@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from csir import backbones
+from csir import backbones, runs
 from csir.devices import SCORING_PRECISIONS, check_device_name, resolve_device
 from csir.errors import ConfigError, CsirError
 
@@ -249,7 +249,7 @@ class Reranker:
     def _batches(
         self, features: Mapping[str, list[list[int]]]
     ) -> Iterator[tuple[np.ndarray, dict]]:
-        import torch
+        from csir import ranker
 
         ids = features["input_ids"]
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
@@ -257,17 +257,8 @@ class Reranker:
         size = self.options.batch_size
         for start in range(0, len(order), size):
             rows = order[start : start + size]
-            width = int(lengths[rows[0]])
-            batch = {}
-            for key, values in features.items():
-                fill = self._pad_id if key == "input_ids" else 0
-                array = np.full((len(rows), width), fill, dtype=np.int64)
-                for r, i in enumerate(rows):
-                    array[r, : lengths[i]] = values[i]
-                batch[key] = torch.from_numpy(array)
-            mask = np.arange(width)[None, :] < lengths[rows][:, None]
-            batch["attention_mask"] = torch.from_numpy(mask.astype(np.int64))
-            yield rows, batch
+            chosen = {key: [values[i] for i in rows] for key, values in features.items()}
+            yield rows, ranker.pad_features(chosen, self._pad_id)
 
     def score(self, pairs: Sequence[tuple[str, str]], *, progress: bool = False) -> np.ndarray:
         """Score (query, passage) pairs.
@@ -371,7 +362,7 @@ def rerank(
         )
     chosen: list[tuple[str, str]] = []
     for qid, cands in candidates.items():
-        ranked = sorted(cands.items(), key=lambda x: (-x[1], x[0]))
+        ranked = runs.ranked(cands)
         chosen.extend((qid, d) for d, _ in (ranked[:top_k] if top_k else ranked))
     missing_d = sorted({d for _, d in chosen if d not in docs})
     if missing_d:

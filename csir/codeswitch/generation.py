@@ -29,10 +29,8 @@ from csir import stopwords as stopwordlists
 from csir.codeswitch import switch
 from csir.codeswitch.jobs import Job
 from csir.codeswitch.switcher import SIDES, STATS_COLUMN, RecordSwitcher
-from csir.ids import BL_CS, ML_CS, WIKI_CS
+from csir.ids import BL_CS, ML_CS, RECORD_KEYS, WIKI_CS
 
-#: Keys of every training/dev record, in file order.
-RECORD_KEYS = ("qid", "pid", "query", "passage", "label", "query_lang", "doc_lang")
 #: The encoder json.dumps(..., ensure_ascii=False) builds on every call, built once.
 _JSON_LINE = json.JSONEncoder(ensure_ascii=False)
 

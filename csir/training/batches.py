@@ -7,7 +7,6 @@ end to end plus offsets), so large inputs need a few bytes per token rather than
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 
 from csir import io
 from csir.errors import CsirError, InputError
+from csir.ids import RECORD_KEYS
 
 if TYPE_CHECKING:
     import torch
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from csir.heads import HeadSpec
 
 #: Keys of every training record, as notebook 02 writes them.
-RECORD_KEYS = ("qid", "pid", "query", "passage", "label", "query_lang", "doc_lang")
 _FIX = "each line must be a JSON object with " + ", ".join(RECORD_KEYS) + " (label 0 or 1)"
 
 
@@ -94,11 +93,7 @@ def _pair_rows(path: Path) -> Iterator[tuple[str, str, str, int]]:
 def file_info(path: str | Path) -> dict[str, Any]:
     """Absolute path, size in bytes and sha256 of a file (recorded with every trained model)."""
     path = Path(path).resolve()
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return {"path": str(path), "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+    return {"path": str(path), "bytes": path.stat().st_size, "sha256": io.file_sha256(path)}
 
 
 @dataclasses.dataclass
@@ -133,24 +128,18 @@ class TokenizedPairs:
         ``token_type_ids`` (when present), float ``labels`` and question ``groups``."""
         import torch
 
-        starts, ends = self.offsets[indices], self.offsets[indices + 1]
-        width = int((ends - starts).max())
-        ids = np.full((len(indices), width), self.pad_id, dtype=np.int64)
-        mask = np.zeros((len(indices), width), dtype=np.int64)
-        types = None if self.token_type_ids is None else np.zeros_like(ids)
-        for row, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
-            ids[row, : b - a] = self.input_ids[a:b]
-            mask[row, : b - a] = 1
-            if types is not None:
-                types[row, : b - a] = self.token_type_ids[a:b]
+        from csir.ranker import pad_features
+
+        starts, ends = self.offsets[indices].tolist(), self.offsets[indices + 1].tolist()
+        spans = [slice(a, b) for a, b in zip(starts, ends, strict=True)]
+        columns = {"input_ids": [self.input_ids[span] for span in spans]}
+        if self.token_type_ids is not None:
+            columns["token_type_ids"] = [self.token_type_ids[span] for span in spans]
         batch = {
-            "input_ids": torch.from_numpy(ids),
-            "attention_mask": torch.from_numpy(mask),
+            **pad_features(columns, self.pad_id),
             "labels": torch.from_numpy(self.labels[indices].astype(np.float32)),
             "groups": torch.from_numpy(self.groups[indices]),
         }
-        if types is not None:
-            batch["token_type_ids"] = torch.from_numpy(types)
         return batch
 
 
