@@ -101,8 +101,8 @@ def kept_vocabulary_rows(args, train_file: Path, dev) -> int:
     from csir import vocab
     from csir.backbones import load_tokenizer
     from csir.heads import SEGMENT_COSINE
-    from csir.training.batches import tokenize_segment_file, tokenize_training_file
     from csir.training.dev import dev_token_ids
+    from csir.training.tokenized import tokenize_segment_file, tokenize_training_file
 
     spec, tokenizer = args.head_spec(), load_tokenizer(args.backbone)
     if spec.kind == SEGMENT_COSINE:

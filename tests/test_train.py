@@ -318,7 +318,7 @@ def test_a_shared_query_is_encoded_once_with_the_same_logits_and_gradients(
     from csir.backbones import load_tokenizer
     from csir.heads import HeadSpec
     from csir.ranker import build_ranker, pair_logits
-    from csir.training.batches import tokenize_segment_file
+    from csir.training.tokenized import tokenize_segment_file
 
     rng = random.Random(1)
     queries = ["how glacier cave formed?", "the river city?", "berlin ice water how?"]

@@ -10,16 +10,9 @@ Example:
 The English training-pair readers (WikiQA, MS MARCO) live in :mod:`csir.data.english_pairs`.
 """
 
+from csir.ids import RECORD_KEYS
 from csir.training.args import LOSSES, PRECISIONS, TrainingArgs, model_dir_name
-from csir.training.batches import (
-    RECORD_KEYS,
-    BatchPlan,
-    TokenizedPairs,
-    iter_training_pairs,
-    length_grouped_order,
-    question_batches,
-    tokenize_training_file,
-)
+from csir.training.batches import BatchPlan, length_grouped_order, question_batches
 from csir.training.checkpoint import CheckpointError, latest_checkpoint, list_checkpoints
 from csir.training.loop import linear_warmup_decay, param_groups, train
 from csir.training.run_files import (
@@ -32,6 +25,7 @@ from csir.training.run_files import (
     read_logs,
     run_table,
 )
+from csir.training.tokenized import TokenizedPairs, iter_training_pairs, tokenize_training_file
 
 __all__ = [
     "LOG_COLUMNS",

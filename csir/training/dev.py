@@ -18,7 +18,7 @@ import numpy as np
 from csir import io
 from csir.errors import CsirError, InputError
 from csir.heads import SEGMENT_COSINE
-from csir.training.batches import iter_training_records
+from csir.training.tokenized import iter_training_records
 
 if TYPE_CHECKING:
     import torch

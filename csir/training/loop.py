@@ -34,13 +34,7 @@ from csir.errors import ConfigError, CsirError
 from csir.heads import HEAD_FILE, SEGMENT_COSINE
 from csir.training import checkpoint as ckpt
 from csir.training.args import TrainingArgs
-from csir.training.batches import (
-    BatchDataset,
-    BatchPlan,
-    file_info,
-    tokenize_segment_file,
-    tokenize_training_file,
-)
+from csir.training.batches import BatchDataset, BatchPlan
 from csir.training.bf16 import Bf16Shadow
 from csir.training.dev import (
     BEST_DIR,
@@ -60,6 +54,7 @@ from csir.training.run_files import (
     DevLog,
     is_finished,
 )
+from csir.training.tokenized import file_info, tokenize_segment_file, tokenize_training_file
 
 _MASKS = ("attention_mask", "query_mask", "passage_mask")
 
