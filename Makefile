@@ -75,40 +75,37 @@ paper: ## the paper's setting: mMARCO, MS MARCO triples, online backbones (inter
 figures: ## notebook 06 alone from the cached results of CONFIG (default cpu) into figures/
 	$(PIPELINE) configs/$(CONFIG).yaml --only 06_paper_figures
 
-# The GPU study (configs/gpu.yaml; README: "The GPU study"): packed on CPU, one command on the GPU
-# machine, unpacked on CPU. GPU_STUDY is that command, run from the repository root there.
+# The GPU study (configs/offline-full.yaml, the full offline study; README: "The GPU study"):
+# packed on CPU, one command on the GPU machine (the study and the throughput benchmark),
+# unpacked on CPU. GPU_STUDY is that command, run from the repository root there.
+GPU_CONFIG ?= offline-full
 GPU_BUNDLE := $(abspath $(BUILD))/gpu-bundle
-GPU_BUDGET ?= 420
+GPU_BUDGET ?= 540
+GPU_BENCHMARK ?= 60
+GPU_WORKERS ?= 6
 GPU_STUDY := PYTHONPATH=. python3 -m csir.gpu_study run $(BUILD)/gpu-bundle/bundle.tar.gz \
-	--budget $(GPU_BUDGET) --out $${OUT:-$(BUILD)/gpu-out}
+	--budget $(GPU_BUDGET) --benchmark $(GPU_BENCHMARK) --workers $(GPU_WORKERS) \
+	--out $${OUT:-$(BUILD)/gpu-out}
 
 gpu-bundle: ## CPU side of the GPU study: notebooks 01-02, then build/gpu-bundle/bundle.tar.gz
-	$(PIPELINE) configs/gpu.yaml --only 01 --only 02
-	CSIR_BUILD_DIR=$(abspath $(BUILD)) $(BIN)/python -m csir.gpu_study pack configs/gpu.yaml \
-	  --bundle $(GPU_BUNDLE)
+	$(PIPELINE) configs/$(GPU_CONFIG).yaml --only 01 --only 02
+	CSIR_BUILD_DIR=$(abspath $(BUILD)) $(BIN)/python -m csir.gpu_study pack \
+	  configs/$(GPU_CONFIG).yaml --bundle $(GPU_BUNDLE) --benchmark $(GPU_BENCHMARK)
 	@echo "on the GPU machine, from the repository root: $(GPU_STUDY)"
 
 gpu-study: ## the GPU side (on the GPU machine; OUT=where results.tar.gz goes)
 	$(GPU_STUDY)
 
-gpu-unpack: ## CPU: RESULTS=<a GPU run's results.tar.gz> into build/gpu, then notebooks 05-06
-	$(BIN)/python -m csir.gpu_study unpack $(RESULTS) --build $(abspath $(BUILD))/gpu
-	$(PIPELINE) configs/gpu.yaml --only 05 --only 06
+gpu-unpack: ## CPU: RESULTS=<a GPU run's results.tar.gz> into build/<GPU_CONFIG>, then notebooks 05-06
+	$(BIN)/python -m csir.gpu_study unpack $(RESULTS) --build $(abspath $(BUILD))/$(GPU_CONFIG) --check
+	$(PIPELINE) configs/$(GPU_CONFIG).yaml --only 05 --only 06
 
-gpu-dry-run: ## the GPU study's whole command on CPU at smoke sizes (needs make smoke's 01-02)
+gpu-dry-run: ## the GPU study's whole command on CPU at smoke sizes, benchmark included (needs make smoke's 01-02)
 	rm -rf $(BUILD)/gpu-dry-run
-	CSIR_BUILD_DIR=$(abspath $(BUILD)) $(BIN)/python -m csir.gpu_study pack configs/gpu.yaml \
+	CSIR_BUILD_DIR=$(abspath $(BUILD)) $(BIN)/python -m csir.gpu_study pack configs/$(GPU_CONFIG).yaml \
 	  --smoke --from-build $(abspath $(BUILD))/smoke --bundle $(BUILD)/gpu-dry-run --wheel-python local
 	$(BIN)/python -m csir.gpu_study run $(BUILD)/gpu-dry-run/bundle.tar.gz --device cpu \
-	  --workers 2 --block-absent --work $(BUILD)/gpu-dry-run/work --out $(BUILD)/gpu-dry-run/out
+	  --workers 2 --block-absent --benchmark 90 --work $(BUILD)/gpu-dry-run/work \
+	  --out $(BUILD)/gpu-dry-run/out
 	$(BIN)/python -m csir.gpu_study unpack $(BUILD)/gpu-dry-run/out/results.tar.gz \
-	  --build $(BUILD)/gpu-dry-run/unpacked --check
-
-lab: ## open JupyterLab on the notebooks
-	$(BIN)/jupyter lab notebooks
-
-scrub: ## strip outputs and execution counts from the notebooks
-	$(BIN)/nbstripout --drop-empty-cells $(NOTEBOOKS)
-
-clean: ## remove build outputs (keeps .venv and the model cache)
-	rm -rf $(BUILD)
+	  --build $(BUILD)/gpu-dry-run/unpacked --check --benchmark $(BUILD)/gpu-dry-run/out/gpu_throughput.json

@@ -167,46 +167,84 @@ def save_classifier(segment: Path, folder: Path) -> None:
 
 def worker(variant: str, model: Path, pairs_file: Path, out: Path, threads: int, length: int):
     """Score the pairs with one variant; write scores and timings to ``out`` (JSON)."""
-    import numpy as np
     import torch
 
     torch.set_num_threads(threads)
     pairs = [tuple(p) for p in json.loads(pairs_file.read_text(encoding="utf-8"))]
+    result = {"rss_imports_mb": peak_rss_mb()}
+    result.update(score_variant(variant, model, pairs, length, threads=threads))
+    result["peak_rss_mb"] = peak_rss_mb()
+    out.write_text(json.dumps(result), encoding="utf-8")
+
+
+def score_variant(
+    variant: str,
+    model: Path,
+    pairs: list[tuple[str, str]],
+    length: int,
+    *,
+    device: str = "cpu",
+    threads: int = 0,
+    batch_size: int = 0,
+    st_kwargs: dict | None = None,
+) -> dict:
+    """Load ``model`` as ``variant`` does, warm up on a few pairs, then time one scoring call of
+    all ``pairs``. ``batch_size`` 0: each library's default; ``st_kwargs``: ``model_kwargs`` of
+    sentence-transformers' ``CrossEncoder`` (e.g. a bf16 ``dtype``)."""
+    import numpy as np
+
     _, options = VARIANTS[variant]
-    result: dict = {"variant": variant, "rss_imports_mb": peak_rss_mb()}
+    result: dict = {"variant": variant}
+    sync = _synchronizer(device)
     t0 = time.perf_counter()
     if options is None:
         from sentence_transformers import CrossEncoder
 
-        ce = CrossEncoder(str(model), device="cpu", max_length=length)
+        ce = CrossEncoder(str(model), device=device, max_length=length, model_kwargs=st_kwargs)
         result["st_max_length"] = ce.max_length
         result["load_s"] = time.perf_counter() - t0
         result["rss_loaded_mb"] = peak_rss_mb()
-        ce.predict(pairs[:WARMUP_PAIRS], show_progress_bar=False)
+        extra = {"batch_size": batch_size} if batch_size else {}
+        ce.predict(pairs[:WARMUP_PAIRS], show_progress_bar=False, **extra)
+        sync()
         before = cpu_snapshot()
-        scores = ce.predict(pairs, show_progress_bar=False)
+        scores = ce.predict(pairs, show_progress_bar=False, **extra)
+        sync()
         after = cpu_snapshot()
         result["activation"] = type(ce.activation_fn).__name__
         scores = np.asarray(scores, dtype=np.float64)
     else:
         from csir.rerank import Reranker, ScoringOptions
 
-        opts = ScoringOptions(device="cpu", threads=threads, max_length=length, **options)
+        extra = {"batch_size": batch_size} if batch_size else {}
+        opts = ScoringOptions(
+            device=device, threads=threads, max_length=length, cache_texts=0, **options, **extra
+        )
         reranker = Reranker(model, opts)
         result["segment_scorer"] = reranker._segments is not None
         result["load_s"] = time.perf_counter() - t0
         result["rss_loaded_mb"] = peak_rss_mb()
         reranker.score(pairs[:WARMUP_PAIRS])
+        sync()
         before = cpu_snapshot()
         scores = reranker.score(pairs).astype(np.float64)
+        sync()
         after = cpu_snapshot()
     result["score_s"] = after[0] - before[0]
     result.update(contention(before, after))
     result["pairs"] = len(pairs)
     result["pairs_per_s"] = len(pairs) / result["score_s"]
-    result["peak_rss_mb"] = peak_rss_mb()
     result["scores"] = scores.tolist()
-    out.write_text(json.dumps(result), encoding="utf-8")
+    return result
+
+
+def _synchronizer(device: str):
+    """Wait for the device's queued kernels (a no-op on CPU), so timings end with the work."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.synchronize
+    return lambda: None
 
 
 def prepare(args: argparse.Namespace) -> None:

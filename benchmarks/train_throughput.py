@@ -113,22 +113,19 @@ def kept_vocabulary_rows(args, train_file: Path, dev) -> int:
     return len(vocab.kept_token_ids([pairs.all_ids(), dev_ids], tokenizer))
 
 
-def run_csir(
-    head: str, timed_file: Path, dev_file: Path, steps: int, head_lr: float, work: Path
-) -> dict:
-    import pandas as pd
+def csir_args(
+    head: str, steps: int, head_lr: float, *, batch_size: int = BATCH, max_length: int = MAX_LENGTH
+):
+    """csir's :class:`~csir.training.TrainingArgs` of this comparison (bf16, no warm-up, a
+    log row per step, no checkpoints, no dev evaluation inside the timed steps)."""
+    from csir.training import TrainingArgs
 
-    from csir.io import read_json
-    from csir.rerank import Reranker, ScoringOptions
-    from csir.training import TrainingArgs, train
-    from csir.training.dev import read_dev_set
-
-    args = TrainingArgs(
+    return TrainingArgs(
         backbone="e5-small-offline",
         head=head,
         precision="bf16",
-        max_length=MAX_LENGTH,
-        batch_size=BATCH,
+        max_length=max_length,
+        batch_size=batch_size,
         learning_rate=LR,
         head_learning_rate=head_lr,
         weight_decay=WEIGHT_DECAY,
@@ -139,6 +136,31 @@ def run_csir(
         log_every=1,
         eval_every=0,
     )
+
+
+def timed_steps(model_dir: Path) -> dict:
+    """Seconds, examples and real tokens of optimizer steps 2..N from a run's ``log.csv``."""
+    import pandas as pd
+
+    log = pd.read_csv(model_dir / "log.csv")
+    timed = log[log["step"] >= 2]
+    return {
+        "seconds": float(log["train_seconds"].iloc[-1] - log["train_seconds"].iloc[0]),
+        "examples": int(timed["examples"].sum()),
+        "tokens": int(timed["tokens"].sum()),
+        "first_step_seconds": float(log["train_seconds"].iloc[0]),
+    }
+
+
+def run_csir(
+    head: str, timed_file: Path, dev_file: Path, steps: int, head_lr: float, work: Path
+) -> dict:
+    from csir.io import read_json
+    from csir.rerank import Reranker, ScoringOptions
+    from csir.training import TrainingArgs, train
+    from csir.training.dev import read_dev_set
+
+    args = csir_args(head, steps, head_lr)
     snapshots: dict[int, tuple[float, float, float]] = {}
 
     def on_step(step: int) -> None:
@@ -150,10 +172,7 @@ def run_csir(
         args, timed_file, work / "model", progress=False, dev_file=dev_file, on_step=on_step
     )
     rss_train = peak_rss_mb()
-    log = pd.read_csv(out / "log.csv")
     run = read_json(out / "csir_training.json")
-    timed = log[log["step"] >= 2]
-    seconds = float(log["train_seconds"].iloc[-1] - log["train_seconds"].iloc[0])
     dev = read_dev_set(dev_file).judged()
     kept_rows = kept_vocabulary_rows(TrainingArgs.from_dict(run["args"]), timed_file, dev)
     reranker = Reranker(out, ScoringOptions(device="cpu", max_length=MAX_LENGTH, precision="fp32"))
@@ -162,10 +181,7 @@ def run_csir(
     return {
         "head": run["args"]["head"],
         "args": run["args"],
-        "seconds": seconds,
-        "examples": int(timed["examples"].sum()),
-        "tokens": int(timed["tokens"].sum()),
-        "first_step_seconds": float(log["train_seconds"].iloc[0]),
+        **timed_steps(out),
         **(contention(snapshots[1], snapshots[steps - 1]) if steps > 2 else {}),
         "final_loss": run["final_loss"],
         "dev_mrr_fp32": mrr,
@@ -179,8 +195,39 @@ def run_csir(
     }
 
 
-def run_reference(timed_file: Path, dev_file: Path, steps: int, work: Path) -> dict:
-    import datasets
+def tokenized_pairs(tokenizer, train_file: Path, max_length: int) -> list[dict]:
+    """The reference's training set: each JSONL pair tokenised as the authors' code does (pair
+    input, ``longest_first`` truncation, no padding) with its float label; a plain list, which
+    ``Trainer`` takes like any map-style dataset (the GPU machine has no ``datasets``)."""
+    from csir.io import read_jsonl
+
+    records = list(read_jsonl(train_file))
+    encoded = tokenizer(
+        [str(r["query"]) for r in records],
+        [str(r["passage"]) for r in records],
+        truncation="longest_first",
+        max_length=max_length,
+    )
+    return [
+        {**{key: encoded[key][i] for key in encoded}, "labels": float(r["label"])}
+        for i, r in enumerate(records)
+    ]
+
+
+def run_reference(
+    timed_file: Path,
+    dev_file: Path | None,
+    steps: int,
+    work: Path,
+    *,
+    device: str = "cpu",
+    bf16: bool = False,
+    batch_size: int = BATCH,
+    max_length: int = MAX_LENGTH,
+) -> dict:
+    """``Trainer`` for ``steps`` steps on ``timed_file``; timings of steps 2..N, and the dev
+    MRR@10 of the result when ``dev_file`` is given. ``bf16``: Trainer's bf16 mixed precision
+    (the GPU comparison); ``device``: ``"cpu"`` or a CUDA device (Trainer's own choice)."""
     import torch
     from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
@@ -194,17 +241,7 @@ def run_reference(timed_file: Path, dev_file: Path, steps: int, work: Path) -> d
     def compute_loss(outputs, labels, num_items_in_batch=None):
         return bce(outputs.logits.squeeze(-1).float(), labels.float())
 
-    raw = datasets.load_dataset("json", data_files=str(timed_file), split="train")
-    train_set = raw.map(
-        lambda b: {
-            **tokenizer(
-                b["query"], b["passage"], truncation="longest_first", max_length=MAX_LENGTH
-            ),
-            "labels": [float(x) for x in b["label"]],
-        },
-        batched=True,
-        remove_columns=raw.column_names,
-    )
+    train_set = tokenized_pairs(tokenizer, timed_file, max_length)
     padding = DataCollatorWithPadding(tokenizer)
     batches: list[tuple[int, int, int]] = []  # (examples, real tokens, padded tokens) per batch
 
@@ -222,6 +259,8 @@ def run_reference(timed_file: Path, dev_file: Path, steps: int, work: Path) -> d
             self.snapshots: list[tuple[float, float, float]] = []
 
         def on_step_end(self, args, state, control, **kwargs):
+            if torch.cuda.is_available() and device != "cpu":
+                torch.cuda.synchronize()  # the step's kernels, not only their launch
             self.ends.append(time.perf_counter())
             self.snapshots.append(cpu_snapshot())
 
@@ -229,7 +268,7 @@ def run_reference(timed_file: Path, dev_file: Path, steps: int, work: Path) -> d
     model = load_cross_encoder(OFFLINE_E5)
     targs = TrainingArguments(
         output_dir=str(work / "trainer"),
-        per_device_train_batch_size=BATCH,
+        per_device_train_batch_size=batch_size,
         max_steps=steps,
         learning_rate=LR,
         weight_decay=WEIGHT_DECAY,
@@ -237,7 +276,8 @@ def run_reference(timed_file: Path, dev_file: Path, steps: int, work: Path) -> d
         warmup_steps=0,
         max_grad_norm=1.0,
         seed=SEED,
-        use_cpu=True,
+        use_cpu=device == "cpu",
+        bf16=bf16,
         report_to=[],
         save_strategy="no",
         logging_steps=10_000,
@@ -259,13 +299,7 @@ def run_reference(timed_file: Path, dev_file: Path, steps: int, work: Path) -> d
         raise RuntimeError(f"Trainer ran {len(clock.ends)} steps, {steps} asked for")
     # accelerate's loader may fetch one batch ahead; the batches are collated in order.
     timed = batches[1:steps]
-    dev = read_dev_set(dev_file).judged()
-    model.eval()
-    reranker = Reranker.from_model(
-        model, tokenizer, ScoringOptions(device="cpu", max_length=MAX_LENGTH, precision="fp32")
-    )
-    mrr, dev_seconds = dev_mrr_fp32(reranker, dev)
-    return {
+    result = {
         "head": "classifier",
         "seconds": clock.ends[-1] - clock.ends[0],
         "examples": sum(b[0] for b in timed),
@@ -274,12 +308,17 @@ def run_reference(timed_file: Path, dev_file: Path, steps: int, work: Path) -> d
         **contention(clock.snapshots[0], clock.snapshots[-1]),
         "optimizer": targs.optim if isinstance(targs.optim, str) else str(targs.optim.value),
         "final_loss": float(output.training_loss),
-        "dev_mrr_fp32": mrr,
-        "dev_scoring_seconds_fp32": dev_seconds,
-        "dev_pairs": len(dev),
         "peak_rss_train_mb": rss_train,
-        "peak_rss_mb": peak_rss_mb(),
     }
+    if dev_file is not None:
+        dev = read_dev_set(dev_file).judged()
+        model.eval()
+        options = ScoringOptions(device="cpu", max_length=max_length, precision="fp32")
+        reranker = Reranker.from_model(model.to("cpu"), tokenizer, options)
+        mrr, dev_seconds = dev_mrr_fp32(reranker, dev)
+        result.update(dev_mrr_fp32=mrr, dev_scoring_seconds_fp32=dev_seconds, dev_pairs=len(dev))
+    result["peak_rss_mb"] = peak_rss_mb()
+    return result
 
 
 # --------------------------------------------------------------------------- driver

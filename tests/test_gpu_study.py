@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_jobs_go_seed_by_seed_across_entries(isolated_build):
-    plan = gpu_study.read_plan(REPO / "configs" / "gpu.yaml")
+    plan = gpu_study.read_plan(REPO / "configs" / "offline-full.yaml")
     jobs = plan.jobs()
     assert len(jobs) == (9 + 2) * 3
     seeds = [seed for *_, seed in jobs]
@@ -27,16 +27,40 @@ def test_jobs_go_seed_by_seed_across_entries(isolated_build):
 
 
 def test_evaluation_languages_cover_pairs_mlir_and_pivot(isolated_build):
-    plan = gpu_study.read_plan(REPO / "configs" / "gpu.yaml")
-    langs = gpu_study.evaluation_languages(plan.evaluation)
+    plan = gpu_study.read_plan(REPO / "configs" / "offline-full.yaml")
+    langs = gpu_study.evaluation_languages(*plan.evaluations)
     assert langs == sorted(["ar", "de", "en", "es", "hi", "ru", "vi", "zh"])
+
+
+def test_the_full_study_has_both_first_stages_and_translate_test(isolated_build):
+    plan = gpu_study.read_plan(REPO / "configs" / "offline-full.yaml", in_build=True)
+    assert [cfg.candidates for cfg in plan.evaluations] == ["bm25", "dense"]
+    assert all(cfg.translate_test for cfg in plan.evaluations)
+    # on the GPU side every entry writes below the build folder, where results come back from
+    folders = [Path(cfg.output_dir) for cfg in plan.evaluations]
+    assert [f.name for f in folders] == ["04_evaluation", "04_evaluation-dense"]
+    assert all(f.parent == isolated_build for f in folders)
+
+
+def test_read_plan_refuses_two_entries_in_one_folder(tmp_path, isolated_build):
+    config = tmp_path / "twice.yaml"
+    config.write_text(
+        "04_evaluation:\n  - top_k: 2\n  - candidates: dense\n    output_dir: x/04_evaluation\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="04_evaluation-dense"):
+        gpu_study.read_plan(config)
 
 
 @pytest.mark.parametrize(
     ("section", "fix"),
     [
-        ("04_evaluation:\n  translate_test: true\n", "translate_test: false"),
-        ("04_evaluation:\n  translate_test: false\n  dense_backbone: xlm-roberta-base\n", "use"),
+        ("04_evaluation:\n  lexicon_induction_dir: /x\n", "remove lexicon_induction_dir"),
+        ("04_evaluation:\n  candidates: dense\n  bi_encoder: false\n  dense_backbone: x/y\n", "us"),
+        (
+            "04_evaluation:\n  - dataset_dir: a\n  - dataset_dir: b\n    output_dir: c/04_e2\n",
+            "one collection folder",
+        ),
         (
             "03_training:\n  backbone: xlm-roberta-base\n04_evaluation:\n  translate_test: false\n",
             "offline backbone only",
@@ -102,9 +126,96 @@ def test_estimate_scales_the_measured_reference(isolated_build):
     reference = io.read_json(gpu_study.REFERENCE_RECORD)
     plan = gpu_study.read_plan(REPO / "configs" / "gpu.yaml")
     same = gpu_study.estimate(plan, reference, reference["workers"])
-    # calibrated on that very run: it must give back about its wall time
+    # calibrated on that very run (configs/gpu.yaml): it must give back about its wall time
     assert same["total_s"] == pytest.approx(reference["elapsed_s"], rel=0.15)
-    longer = gpu_study.read_plan(REPO / "configs" / "offline-full.yaml", {"translate_test": False})
-    full = gpu_study.estimate(longer, reference, reference["workers"])
-    assert full["models_s"] > 5 * same["models_s"]  # 2,000 steps instead of 240
+    assert same["assumed"] == [] and same["translate_test_s"] == same["dense_s"] == 0
     assert gpu_study.estimate(plan, reference, 1)["models_s"] > 5 * same["models_s"]
+    # the full study adds the dense first stage and Translate-Test, each an assumed cost ...
+    full_plan = gpu_study.read_plan(REPO / "configs" / "offline-full.yaml")
+    full = gpu_study.estimate(full_plan, reference, reference["workers"], benchmark_s=60)
+    assert full["dense_s"] > 0 and full["translate_test_s"] > 0 and len(full["assumed"]) == 2
+    assert full["benchmark_s"] == 60
+    assert full["models_s"] > same["models_s"] + full["dense_s"]
+    # ... and must fit the 8 minutes without the benchmark, 9 with it
+    assert full["total_s"] - full["benchmark_s"] <= 8 * 60
+    assert full["total_s"] <= 9 * 60
+
+
+def test_pack_lexicons_cuts_to_the_study_words_and_checks_translations(tmp_path):
+    from csir.gpu_study import lexicons
+
+    root = tmp_path / "lexicons"
+    (root / "muse").mkdir(parents=True)
+    (root / "muse" / "de-en.tsv").write_text(
+        "Haus\thouse\nhaus\thome\nrot\tred\nbaum\ttree\n", encoding="utf-8"
+    )
+    texts = {"de": ["Das Haus ist rot.", "Das Haus ist rot."]}
+    info, translated = lexicons.pack_lexicons({"muse": {"de"}}, texts, root, tmp_path / "stage")
+    cut = tmp_path / "stage" / "build" / "01_lexicon_induction" / "lexicons" / "muse" / "de-en.tsv"
+    assert cut.read_text(encoding="utf-8") == "Haus\thouse\nhaus\thome\nrot\tred\n"
+    assert info["files"]["build/01_lexicon_induction/lexicons/muse/de-en.tsv"] == {
+        "lines": 3,
+        "of": 4,
+    }
+    assert translated == ["Das house ist red."]
+    with pytest.raises(gpu_study.results.CsirError, match="run notebook 01"):
+        lexicons.pack_lexicons({"muse": {"ar"}}, {"ar": ["x"]}, root, tmp_path / "stage")
+
+
+def _record(build: Path, jobs: list[str], translate_test: list[bool]) -> None:
+    from csir import io
+
+    io.write_json(
+        build / gpu_study.RECORD_NAME,
+        {
+            "device": "test",
+            "jobs": [{"model": m} for m in jobs],
+            "skipped": [],
+            "elapsed_s": 1.0,
+            "translate_test": translate_test,
+        },
+    )
+
+
+def test_check_results_wants_every_model_and_its_translate_test(tmp_path):
+    zero = "e5-small-offline/zero-shot/en-en/p=0.0/seed=1"
+    tt = "e5-small-offline/translate-test/en-en/p=0.0/seed=1"
+    for folder, models in (("04_evaluation", [zero, tt]), ("04_evaluation-dense", [zero])):
+        (tmp_path / folder).mkdir()
+        rows = "".join(f"{m},xquad-r,sentence,en,de,RR@10,0.5,3\n" for m in models)
+        (tmp_path / folder / "metrics.csv").write_text(
+            "model,dataset,task,query_lang,doc_lang,measure,value,n_queries\n" + rows,
+            encoding="utf-8",
+        )
+    _record(tmp_path, [zero], [True, False])
+    assert "04_evaluation-dense: 1 systems" in gpu_study.check_results(tmp_path)
+    _record(tmp_path, [zero], [True, True])
+    with pytest.raises(gpu_study.results.CsirError, match="04_evaluation-dense.*translate-test"):
+        gpu_study.check_results(tmp_path)
+
+
+def test_check_benchmark_refuses_failed_or_missing_parts(tmp_path):
+    from csir import io
+
+    variant = {"pairs_per_s": 10.0}
+    good = {
+        "device": "test",
+        "elapsed_s": 3.0,
+        "left_out": [],
+        "parts": {
+            "train_b4": {"batch_size": 4, "csir_vs_trainer": 2.0},
+            "score": {"variants": {"csir-seg-bf16": variant, "st-default": variant}},
+        },
+    }
+    path = tmp_path / gpu_study.BENCHMARK_NAME
+    io.write_json(path, good)
+    assert "b4 2.00x" in gpu_study.check_benchmark(path)
+    io.write_json(path, {**good, "left_out": ["score"]})
+    with pytest.raises(gpu_study.results.CsirError, match="left out"):
+        gpu_study.check_benchmark(path)
+    failed = {"variants": {"st-bf16": {"error": "TypeError: dtype"}}}
+    io.write_json(path, {**good, "parts": {**good["parts"], "score": failed}})
+    with pytest.raises(gpu_study.results.CsirError, match="st-bf16"):
+        gpu_study.check_benchmark(path)
+    with pytest.raises(gpu_study.results.CsirError, match="did not run"):
+        gpu_study.check_benchmark(tmp_path / "absent.json")

@@ -27,6 +27,7 @@ Example::
 from csir.gpu_study.bundle import pack
 from csir.gpu_study.plan import (
     ABSENT_ON_GPU,
+    BENCHMARK_NAME,
     BUNDLE_LIMIT_BYTES,
     BUNDLE_NAME,
     RECORD_NAME,
@@ -40,11 +41,18 @@ from csir.gpu_study.plan import (
     read_plan,
     safe_extract,
 )
-from csir.gpu_study.results import REFERENCE_RECORD, check_results, estimate, unpack
+from csir.gpu_study.results import (
+    REFERENCE_RECORD,
+    check_benchmark,
+    check_results,
+    estimate,
+    unpack,
+)
 from csir.gpu_study.runner import run
 
 __all__ = [
     "ABSENT_ON_GPU",
+    "BENCHMARK_NAME",
     "BUNDLE_LIMIT_BYTES",
     "BUNDLE_NAME",
     "RECORD_NAME",
@@ -55,6 +63,7 @@ __all__ = [
     "WHEELS",
     "StudyPlan",
     "block_absent_packages",
+    "check_benchmark",
     "check_results",
     "estimate",
     "evaluation_languages",

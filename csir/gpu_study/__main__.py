@@ -11,7 +11,7 @@ from csir import paths
 from csir.errors import ConfigError, CsirError
 from csir.gpu_study.bundle import pack
 from csir.gpu_study.plan import WHEEL_PYTHON, block_absent_packages, log
-from csir.gpu_study.results import check_results, unpack
+from csir.gpu_study.results import check_benchmark, check_results, unpack
 from csir.gpu_study.runner import run
 
 
@@ -32,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--wheel-python", default=WHEEL_PYTHON, help="the GPU side's Python ('local': this one)"
     )
     p.add_argument("--wheels", default="", help="folder holding the wheels (else pip download)")
+    p.add_argument("--benchmark", type=float, default=0.0, help="the run's --benchmark (estimate)")
     r = sub.add_parser("run", help="GPU: train, evaluate and score the bundle's study")
     r.add_argument("bundle")
     r.add_argument("--out", required=True, help="where results.tar.gz goes")
@@ -40,12 +41,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--workers", type=int, default=1, help="processes training at once")
     r.add_argument("--work", default="", help="work folder (default: a new temporary one)")
     r.add_argument(
+        "--benchmark", type=float, default=0.0,
+        help="seconds of --budget for benchmarks/gpu_throughput.py first (0: none)",
+    )  # fmt: skip
+    r.add_argument(
         "--block-absent", action="store_true", help="dry run: refuse the GPU's absent packages"
     )
     u = sub.add_parser("unpack", help="CPU: results.tar.gz into a configuration's build folder")
     u.add_argument("results")
     u.add_argument("--build", required=True, help="the configuration's build folder")
     u.add_argument("--check", action="store_true", help="check every trained model was scored")
+    u.add_argument("--benchmark", default="", help="also check this gpu_throughput.json")
     args = parser.parse_args(argv)
     try:
         if args.command == "pack":
@@ -53,27 +59,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             pack(
                 args.config, bundle, from_build=args.from_build or None, smoke=args.smoke,
                 wheels_dir=args.wheels or None, wheel_python=args.wheel_python,
+                benchmark_s=args.benchmark,
             )  # fmt: skip
         elif args.command == "run":
             if args.block_absent:
                 block_absent_packages()
             run(
                 args.bundle, args.out, budget_s=args.budget, device=args.device,
-                workers=args.workers, work_dir=args.work or None,
+                workers=args.workers, work_dir=args.work or None, benchmark_s=args.benchmark,
             )  # fmt: skip
         else:
             names = unpack(args.results, args.build)
             log(f"{len(names)} files into {args.build}")
             if args.check:
                 log(check_results(args.build))
+            if args.benchmark:
+                log(check_benchmark(args.benchmark))
     except (CsirError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 if __name__ == "__main__":

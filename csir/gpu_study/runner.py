@@ -24,6 +24,8 @@ from csir import io, paths
 from csir.errors import CsirError
 from csir.gpu_study.plan import (
     ABSENT_ON_GPU,
+    BENCHMARK_NAME,
+    BENCHMARK_START_S,
     EVALUATION_NOTEBOOK,
     MODEL_RECORDS,
     RECORD_NAME,
@@ -65,8 +67,13 @@ def run(
     device: str = "auto",
     workers: int = 1,
     work_dir: str | Path | None = None,
+    benchmark_s: float = 0.0,
 ) -> Path:
     """Train and evaluate the bundle's study within ``budget_s`` seconds; results to ``out_dir``.
+
+    With ``benchmark_s``, ``benchmarks/gpu_throughput.py`` first measures csir against
+    ``Trainer`` and ``CrossEncoder.predict`` on the bundle's data for at most that many of the
+    ``budget_s`` seconds (its JSON: ``<out_dir>/gpu_throughput.json``).
 
     Returns ``<out_dir>/results.tar.gz``. The run record (``gpu_run.json``, also in the tarball)
     holds the device, versions, every job's seconds and the jobs the budget left out.
@@ -95,8 +102,11 @@ def run(
     overrides: dict[str, Any] = {"device": device}
     if (root / "dataset").is_dir():
         overrides["dataset_dir"] = str(root / "dataset")
-    plan = read_plan(root / "config.yaml", overrides)
+    plan = read_plan(root / "config.yaml", overrides, in_build=True)
     build = paths.build_dir()
+    if benchmark_s:
+        with _phase(record, "benchmark", clock):
+            record["benchmark"] = _benchmark(plan, out_dir, benchmark_s, device, manifest["smoke"])
     try:
         _train_and_evaluate(plan, record, clock, root / "config.yaml", overrides, workers)
     finally:
@@ -115,6 +125,35 @@ def _phase(record: dict, name: str, clock: _Clock) -> Iterator[None]:
     finally:
         record["phases"][name] = round(time.monotonic() - began, 2)
         log(f"{name}: {record['phases'][name]:.1f} s (at {clock.elapsed():.0f} s)")
+
+
+def _benchmark(plan: StudyPlan, out_dir: Path, budget_s: float, device: str, tiny: bool) -> str:
+    """Run ``benchmarks/gpu_throughput.py`` on the study's first training file and its XQuAD-R
+    files, stopped at ``budget_s``; returns how it ended."""
+    from csir.devices import resolve_device
+
+    script = paths.REPO_ROOT / "benchmarks" / "gpu_throughput.py"
+    if not script.is_file():
+        return f"not run: {script} is missing (run from a checkout of the repository)"
+    # sentence-transformers decides from package metadata whether `datasets` exists, so
+    # blocking its import where it is installed (the dry run) would break an import that the
+    # GPU machine, which has no `datasets` at all, passes.
+    blocked = [n for n in ABSENT_ON_GPU if n in sys.modules and not sys.modules[n]]
+    blocked = [n for n in blocked if n != "datasets"]
+    command = [
+        sys.executable, str(script), "--train-file", str(plan.jobs()[0][1]),
+        "--out", str(out_dir / BENCHMARK_NAME), "--device", resolve_device(device),
+        "--budget", str(max(budget_s - BENCHMARK_START_S, 1.0)), "--block", *blocked,
+    ] + (["--tiny"] if tiny else [])  # fmt: skip
+    try:
+        done = subprocess.run(command, timeout=budget_s, capture_output=True, text=True)
+    except subprocess.TimeoutExpired:
+        log(f"the benchmark passed its {budget_s:.0f} s and was stopped")
+        return "stopped at its budget"
+    if done.returncode:
+        log(f"the benchmark failed: {done.stderr.strip()[-800:]}")
+        return f"failed (exit {done.returncode})"
+    return "finished"
 
 
 def _install_wheels(wheels: Path, site: Path) -> None:
@@ -168,41 +207,50 @@ def _environment(device: str) -> dict[str, Any]:
 def _train_and_evaluate(
     plan: StudyPlan, record: dict, clock: _Clock, config: Path, overrides: dict, workers: int
 ) -> None:
-    """Baselines first, then the models in ``workers`` processes (each trained and evaluated at
-    once) while the budget allows, then every run scored, also in those processes."""
+    """Baselines first (every notebook 04 entry: its first stage, the bi-encoder), then the
+    models in ``workers`` processes (each trained and evaluated at once, in every entry) while
+    the budget allows, then every run scored, also in those processes."""
     from csir.evaluate import Evaluation
 
-    ev = Evaluation(plan.evaluation, model_dirs=[])
+    evs = [Evaluation(cfg, model_dirs=[]) for cfg in plan.evaluations]
+    record["first_stages"] = [ev.cfg.candidates for ev in evs]
+    record["translate_test"] = [ev.cfg.translate_test for ev in evs]
     with _phase(record, "baselines", clock):
-        ev.make_runs(progress=False)
+        for ev in evs:
+            ev.make_runs(progress=False)
     with _phase(record, "score_baselines", clock):
         began = time.monotonic()
-        ev.score()
-        per_run = (time.monotonic() - began) / max(len(ev.systems) * len(ev.units()), 1)
+        for ev in evs:
+            ev.score()
+        runs = sum(len(ev.systems) * len(ev.units()) for ev in evs)
+        per_run = (time.monotonic() - began) / max(runs, 1)
     jobs = plan.jobs()
-    record["units"] = len(ev.units())
+    record["units"] = sum(len(ev.units()) for ev in evs)
+    record["units_per_evaluation"] = [len(ev.units()) for ev in evs]
     log(f"{len(jobs)} models in {workers} processes, {clock.left():.0f} s left")
     context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
     blocked = [name for name in ABSENT_ON_GPU if name in sys.modules and not sys.modules[name]]
     init = (str(config), overrides, workers, blocked)
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=init)
     with pool:
-        trained = _run_jobs(pool, plan, jobs, ev, record, clock, per_run, workers)
-        ev.add_models(trained)
+        trained = _run_jobs(pool, plan, jobs, evs, record, clock, per_run, workers)
         with _phase(record, "score", clock):
-            units = ev.units()
-            scored = list(pool.map(_score_unit, [trained] * len(units), units))
-    order = {system.name: rank for system, rank in zip(ev.systems, itertools.count())}
-    for frames, _ in scored:
-        frames.sort(key=lambda frame: order[frame["model"].iat[0]])
-    ev.write_scores(scored)
+            tasks = [(number, unit) for number, ev in enumerate(evs) for unit in ev.units()]
+            scored = list(pool.map(_score_unit, [trained] * len(tasks), tasks))
+    for number, ev in enumerate(evs):
+        ev.add_models(trained)
+        order = {system.name: rank for system, rank in zip(ev.systems, itertools.count())}
+        mine = [result for (n, _), result in zip(tasks, scored, strict=True) if n == number]
+        for frames, _ in mine:
+            frames.sort(key=lambda frame: order[frame["model"].iat[0]])
+        ev.write_scores(mine)
 
 
 def _run_jobs(
     pool: ProcessPoolExecutor,
     plan: StudyPlan,
     jobs: Sequence[tuple],
-    ev: Any,
+    evs: Sequence[Any],
     record: dict,
     clock: _Clock,
     per_run: float,
@@ -219,8 +267,9 @@ def _run_jobs(
         while queue and len(pending) < workers and not failed:
             entry, file, folder, seed = queue.pop(0)
             name = folder.relative_to(plan.training[entry].models_path()).as_posix()
-            systems = len(ev.systems) + len(finished) + len(pending) + 1
-            reserve = 20.0 + 2.0 * per_run * systems * len(ev.units()) / workers
+            models = len(finished) + len(pending) + 1
+            runs = sum((len(ev.systems) + 2 * models) * len(ev.units()) for ev in evs)
+            reserve = 20.0 + 2.0 * per_run * runs / workers  # a model and its Translate-Test
             expected = cost.get(entry, max(cost.values(), default=0.0))
             if clock.left() < expected + reserve:
                 record["skipped"].append(name)
@@ -262,25 +311,32 @@ def _worker_init(config: str, overrides: dict, workers: int, blocked: Sequence[s
     from csir.evaluate import Evaluation
 
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
-    plan = read_plan(config, overrides)
-    _WORKER.update(plan=plan, evaluation=Evaluation(plan.evaluation, model_dirs=[]))
+    plan = read_plan(config, overrides, in_build=True)
+    evaluations = [Evaluation(cfg, model_dirs=[]) for cfg in plan.evaluations]
+    _WORKER.update(plan=plan, evaluations=evaluations)
 
 
 def _train_job(entry: int, file: str, folder: str, seed: int) -> dict[str, Any]:
-    """Train one model and make its runs of every pair (in a worker process)."""
+    """Train one model and make its runs of every pair in every notebook 04 entry (and those of
+    its Translate-Test, for a zero-shot model), in a worker process."""
     from csir import training
 
-    plan, ev = _WORKER["plan"], _WORKER["evaluation"]
+    plan = _WORKER["plan"]
     cfg = plan.training[entry]
     began = time.monotonic()
     training.train(cfg.training_args(seed), file, folder, progress=False, dev_file=cfg.dev_file())
     trained = time.monotonic()
-    ev.make_runs(ev.add_models([Path(folder)]), progress=False)
+    per_evaluation = []
+    for ev in _WORKER["evaluations"]:
+        started = time.monotonic()
+        ev.make_runs(ev.add_models([Path(folder)]), progress=False)
+        per_evaluation.append(round(time.monotonic() - started, 2))
     done = time.monotonic()
     info = io.read_json(Path(folder) / "csir_training.json")
     return {
         "train_s": round(trained - began, 2),
         "evaluate_s": round(done - trained, 2),
+        "evaluate_s_per_evaluation": per_evaluation,
         "steps": info.get("steps"),
         "selected_step": info.get("selected_step"),
         "train_seconds": info.get("train_seconds"),
@@ -292,9 +348,13 @@ def _train_job(entry: int, file: str, folder: str, seed: int) -> dict[str, Any]:
     }
 
 
-def _score_unit(model_dirs: Sequence[Path], unit: tuple[str, int | None]) -> tuple[list, dict]:
-    """Per-query values of every system on one (pair, draw), in a worker process."""
-    ev = _WORKER["evaluation"]
+def _score_unit(
+    model_dirs: Sequence[Path], task: tuple[int, tuple[str, int | None]]
+) -> tuple[list, dict]:
+    """Per-query values of every system on one (pair, draw) of one notebook 04 entry, in a
+    worker process."""
+    number, unit = task
+    ev = _WORKER["evaluations"][number]
     ev.add_models(model_dirs)
     return ev.score_unit(unit)
 
@@ -302,15 +362,16 @@ def _score_unit(model_dirs: Sequence[Path], unit: tuple[str, int | None]) -> tup
 def _write_results(build: Path, out_dir: Path, record: dict) -> Path:
     """``results.tar.gz`` (what notebooks 05-06 need) and, when small enough, ``runs.tar.gz``."""
     keep = [build / RECORD_NAME]
-    evaluation = build / EVALUATION_NOTEBOOK
-    keep += [evaluation / n for n in ("metrics.csv", "per_query.parquet", "pairs.csv")]
-    keep += sorted(evaluation.glob("runs/*/*/settings.json"))
+    evaluations = sorted(build.glob(f"{EVALUATION_NOTEBOOK}*/"))
+    for evaluation in evaluations:
+        keep += [evaluation / n for n in ("metrics.csv", "per_query.parquet", "pairs.csv")]
+        keep += sorted(evaluation.glob("runs/*/*/settings.json"))
     models = build / TRAINING_NOTEBOOK / "models"
     keep += sorted(p for n in MODEL_RECORDS for p in models.rglob(n))
     results = out_dir / RESULTS_NAME
     if not write_tar(results, build, [p for p in keep if p.is_file()], RETURN_LIMIT_BYTES):
         log(f"{RESULTS_NAME} would pass {RETURN_LIMIT_BYTES / 2**20:.0f} MiB: fewer measures")
-    runs = sorted(evaluation.glob("runs/**/*.trec"))
+    runs = sorted(p for evaluation in evaluations for p in evaluation.glob("runs/**/*.trec"))
     if runs and not write_tar(out_dir / RUNS_NAME, build, runs, RETURN_LIMIT_BYTES):
         log(f"the TREC runs pass {RETURN_LIMIT_BYTES / 2**20:.0f} MiB compressed: left out")
     return results
