@@ -81,7 +81,7 @@ figures: ## notebook 06 alone from the cached results of CONFIG (default cpu) in
 GPU_CONFIG ?= offline-full
 GPU_BUNDLE := $(abspath $(BUILD))/gpu-bundle
 GPU_BUDGET ?= 540
-GPU_BENCHMARK ?= 60
+GPU_BENCHMARK ?= 75
 GPU_WORKERS ?= 6
 GPU_STUDY := PYTHONPATH=. python3 -m csir.gpu_study run $(BUILD)/gpu-bundle/bundle.tar.gz \
 	--budget $(GPU_BUDGET) --benchmark $(GPU_BENCHMARK) --workers $(GPU_WORKERS) \

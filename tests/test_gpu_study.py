@@ -132,9 +132,9 @@ def test_estimate_scales_the_measured_reference(isolated_build):
     assert gpu_study.estimate(plan, reference, 1)["models_s"] > 5 * same["models_s"]
     # the full study adds the dense first stage and Translate-Test, each an assumed cost ...
     full_plan = gpu_study.read_plan(REPO / "configs" / "offline-full.yaml")
-    full = gpu_study.estimate(full_plan, reference, reference["workers"], benchmark_s=60)
+    full = gpu_study.estimate(full_plan, reference, reference["workers"], benchmark_s=75)
     assert full["dense_s"] > 0 and full["translate_test_s"] > 0 and len(full["assumed"]) == 2
-    assert full["benchmark_s"] == 60
+    assert full["benchmark_s"] == 75
     assert full["models_s"] > same["models_s"] + full["dense_s"]
     # ... and must fit the 8 minutes without the benchmark, 9 with it
     assert full["total_s"] - full["benchmark_s"] <= 8 * 60
