@@ -132,7 +132,7 @@ def facts(device: str) -> dict:
 
     cuda = device.startswith("cuda")
     return {
-        "device": torch.cuda.get_device_name(0) if cuda else f"CPU ({platform.processor()})",
+        "device": torch.cuda.get_device_name(0) if cuda else f"CPU ({platform.machine()})",
         "cuda": torch.version.cuda if cuda else None,
         "torch": torch.__version__,
         "transformers": transformers.__version__,

@@ -165,6 +165,7 @@ def test_pack_lexicons_cuts_to_the_study_words_and_checks_translations(tmp_path)
 def _record(build: Path, jobs: list[str], translate_test: list[bool]) -> None:
     from csir import io
 
+    folders = ["04_evaluation", "04_evaluation-dense"]
     io.write_json(
         build / gpu_study.RECORD_NAME,
         {
@@ -172,7 +173,10 @@ def _record(build: Path, jobs: list[str], translate_test: list[bool]) -> None:
             "jobs": [{"model": m} for m in jobs],
             "skipped": [],
             "elapsed_s": 1.0,
-            "translate_test": translate_test,
+            "evaluations": [
+                {"folder": f, "translate_test": tt}
+                for f, tt in zip(folders, translate_test, strict=True)
+            ],
         },
     )
 

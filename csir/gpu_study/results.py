@@ -134,12 +134,13 @@ def check_results(build: str | Path) -> str:
     build = Path(build)
     record = io.read_json(build / RECORD_NAME)
     trained = [SystemId.parse(job["model"]) for job in record["jobs"]]
-    folders = sorted(build.glob(f"{EVALUATION_NOTEBOOK}*/metrics.csv"))
-    if not folders:
-        raise CsirError(f"{build}: no {EVALUATION_NOTEBOOK}*/metrics.csv; unpack a GPU run here")
-    translate = record.get("translate_test", [False] * len(folders))
+    # a record written before the runner took several notebook 04 entries: one, without TT
+    entries = record.get("evaluations", [{"folder": EVALUATION_NOTEBOOK, "translate_test": False}])
     lines = []
-    for metrics_file, tt in zip(folders, translate, strict=False):
+    for entry in entries:
+        metrics_file, tt = build / entry["folder"] / "metrics.csv", entry["translate_test"]
+        if not metrics_file.is_file():
+            raise CsirError(f"{metrics_file} does not exist; unpack the GPU run's results here")
         metrics = pd.read_csv(metrics_file)
         systems = set(metrics["model"])
         wanted = [s.name for s in trained]

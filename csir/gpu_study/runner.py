@@ -213,8 +213,14 @@ def _train_and_evaluate(
     from csir.evaluate import Evaluation
 
     evs = [Evaluation(cfg, model_dirs=[]) for cfg in plan.evaluations]
-    record["first_stages"] = [ev.cfg.candidates for ev in evs]
-    record["translate_test"] = [ev.cfg.translate_test for ev in evs]
+    record["evaluations"] = [
+        {
+            "folder": ev.out.name,
+            "candidates": ev.cfg.candidates,
+            "translate_test": ev.cfg.translate_test,
+        }
+        for ev in evs
+    ]
     with _phase(record, "baselines", clock):
         for ev in evs:
             ev.make_runs(progress=False)
