@@ -145,13 +145,13 @@ def _benchmark(plan: StudyPlan, out_dir: Path, budget_s: float, device: str, tin
         "--out", str(out_dir / BENCHMARK_NAME), "--device", resolve_device(device),
         "--budget", str(max(budget_s - BENCHMARK_START_S, 1.0)), "--block", *blocked,
     ] + (["--tiny"] if tiny else [])  # fmt: skip
-    try:
-        done = subprocess.run(command, timeout=budget_s, capture_output=True, text=True)
+    try:  # its output goes to this run's log, as the study's does
+        done = subprocess.run(command, timeout=budget_s)
     except subprocess.TimeoutExpired:
         log(f"the benchmark passed its {budget_s:.0f} s and was stopped")
         return "stopped at its budget"
     if done.returncode:
-        log(f"the benchmark failed: {done.stderr.strip()[-800:]}")
+        log(f"the benchmark failed (exit {done.returncode}; its traceback is above)")
         return f"failed (exit {done.returncode})"
     return "finished"
 
