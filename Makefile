@@ -66,7 +66,7 @@ quick: ## the quick configuration (make all's job; 15 min on 2 cores after set-u
 study: ## the CPU study: 15 models, all 1,190 questions (2.5 h on 2 cores); build/cpu/, figures/
 	$(PIPELINE) configs/cpu.yaml
 
-reproduce: ## the full offline configuration (needs a GPU; see README); build/offline-full/, figures/
+reproduce: ## the full offline configuration through the notebooks (a GPU: use gpu-bundle); figures/offline-full/
 	$(PIPELINE) configs/offline-full.yaml
 
 paper: ## the paper's setting: mMARCO, MS MARCO triples, online backbones (internet + GPUs)
@@ -109,3 +109,12 @@ gpu-dry-run: ## the GPU study's whole command on CPU at smoke sizes, benchmark i
 	  --out $(BUILD)/gpu-dry-run/out
 	$(BIN)/python -m csir.gpu_study unpack $(BUILD)/gpu-dry-run/out/results.tar.gz \
 	  --build $(BUILD)/gpu-dry-run/unpacked --check --benchmark $(BUILD)/gpu-dry-run/out/gpu_throughput.json
+
+lab: ## open JupyterLab on the notebooks
+	$(BIN)/jupyter lab notebooks
+
+scrub: ## strip outputs and execution counts from the notebooks
+	$(BIN)/nbstripout --drop-empty-cells $(NOTEBOOKS)
+
+clean: ## remove build outputs (keeps .venv and the model cache)
+	rm -rf $(BUILD)
