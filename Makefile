@@ -33,7 +33,7 @@ setup: $(BIN)/python ## create .venv and install csir with the offline backbone,
 	$(BIN)/python -m pip install --quiet -e ".[offline,notebooks,dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 
-all: setup quick ## set up, then all seven notebooks in the quick configuration (17 min on 2 cores measured before notebook 07)
+all: setup quick ## set up, then all seven notebooks in the quick configuration (22 min on 2 cores, measured)
 
 test: ## the test suite, then all seven notebooks end to end in smoke mode (papermill), then nbval over them
 	$(BIN)/python -m pytest tests
