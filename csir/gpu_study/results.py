@@ -88,7 +88,7 @@ def estimate(
     baselines = (phases["baselines"] + phases["score_baselines"]) / ref_units
     out: dict[str, Any] = {
         "setup_s": phases["unpack"] + phases["backbone"],
-        "baselines_s": baselines * sum(w * n for w, n in zip(weights, units, strict=True)),
+        "baselines_s": baselines * runs,
         "models_s": sum(costs) / workers,
         # the last round of jobs leaves workers idle: about one job's worth
         "tail_s": sum(costs) / len(costs) * (workers - 1) / workers if costs else 0.0,
