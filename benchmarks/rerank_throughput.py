@@ -202,6 +202,7 @@ def score_variant(
 
         ce = CrossEncoder(str(model), device=device, max_length=length, model_kwargs=st_kwargs)
         result["st_max_length"] = ce.max_length
+        result["st_dtype"] = str(next(ce.model.parameters()).dtype)  # model_kwargs took effect
         result["load_s"] = time.perf_counter() - t0
         result["rss_loaded_mb"] = peak_rss_mb()
         extra = {"batch_size": batch_size} if batch_size else {}

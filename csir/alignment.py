@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from csir import io, languages, mining
+from csir import io, languages, mining, paths
 from csir.config.mining import MiningConfig
 from csir.data import bitext
 from csir.ids import BI_ENCODER, BL_CS, CS_METHODS, SystemId
@@ -137,7 +137,7 @@ class BitextMining:
             specs.append(EncoderSpec(name, self.cfg.backbone, trained=False))
         root = self.cfg.models_path()
         folders = (
-            [Path(d).expanduser().resolve() for d in self.cfg.model_dirs]
+            [paths.resolve_path(d) for d in self.cfg.model_dirs]
             if self.cfg.model_dirs
             else discover_models(root)
         )

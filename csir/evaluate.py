@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from csir import devices, io, languages, runs
+from csir import devices, io, languages, paths, runs
 from csir.config import EvaluationConfig
 from csir.data import candidates as candidates_lib
 from csir.data import retrieval
@@ -95,7 +95,7 @@ class Evaluation:
         self.out = cfg.output_path()
         root = cfg.models_path()
         if model_dirs is None:
-            model_dirs = [Path(d).expanduser().resolve() for d in cfg.model_dirs]
+            model_dirs = [paths.resolve_path(d) for d in cfg.model_dirs]
             if not model_dirs:
                 model_dirs = discover_models(root)
         self.systems = plan_systems(

@@ -2,7 +2,8 @@
 
 - ``CSIR_DATA_DIR``: a local mirror of the public data (MUSE, XQuAD-R, WikiQA, ...), laid out as
   ``<mirror>/muse/en-de.txt``, ``<mirror>/xquad-r/de.json`` and so on. Unset means "no mirror".
-- ``CSIR_BUILD_DIR``: where notebooks write results (default ``<repo>/build``).
+- ``CSIR_BUILD_DIR``: where notebooks write results (default ``<repo>/build``); a path parameter
+  that starts with ``{build}/`` names a folder below it (:func:`resolve_path`).
 - ``CSIR_CACHE_DIR``: downloads and converted models (default ``~/.cache/csir``).
 - ``CSIR_OFFLINE``: when truthy, never try the network (also implied by ``HF_HUB_OFFLINE``).
 - ``CSIR_SMOKE`` / ``CI``: default of the notebooks' ``smoke`` parameter.
@@ -18,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+#: The start of a path parameter that names a folder below :func:`build_dir`.
+BUILD_PLACEHOLDER = "{build}"
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -72,6 +75,29 @@ def using_build_dir(folder: str | Path) -> Iterator[None]:
             os.environ.pop("CSIR_BUILD_DIR", None)
         else:
             os.environ["CSIR_BUILD_DIR"] = previous
+
+
+def resolve_path(value: str | Path) -> Path:
+    """A path parameter as an absolute path. ``{build}/x`` is ``x`` below :func:`build_dir` (in a
+    pipeline run, the configuration's ``build/<config>``, wherever ``CSIR_BUILD_DIR`` puts it);
+    any other value is taken as given, ``~`` expanded, relative to the working directory (the
+    repository root in the notebooks).
+
+    Raises:
+        ConfigError: a value that starts with ``{`` but not with ``{build}/`` (a misspelt
+            placeholder would otherwise become a folder named after it).
+    """
+    text = str(value)
+    if text == BUILD_PLACEHOLDER or text.startswith(BUILD_PLACEHOLDER + "/"):
+        return (build_dir() / text[len(BUILD_PLACEHOLDER) :].lstrip("/")).resolve()
+    if text.startswith("{"):
+        from csir.errors import ConfigError
+
+        raise ConfigError(
+            f"path {text!r}: the only placeholder is {BUILD_PLACEHOLDER!r} at the start "
+            f"({BUILD_PLACEHOLDER}/04_evaluation-dense: below the build folder); fix the spelling"
+        )
+    return Path(text).expanduser().resolve()
 
 
 def notebook_dir(name: str) -> Path:

@@ -8,7 +8,9 @@ file does not name run with their own defaults. Every run is validated against t
 config class *before* anything executes, executed copies are kept as the record in
 ``build/<name>/`` (``03_training.ipynb``, ``03_training-2.ipynb`` for a second entry), and every
 notebook writes its results below ``build/<name>/`` too (``CSIR_BUILD_DIR``). Relative paths in a
-configuration are relative to the repository root, where the notebooks execute.
+configuration are relative to the repository root, where the notebooks execute; a path that starts
+with ``{build}/`` is below the configuration's build folder (``output_dir: "{build}/04_evaluation-
+dense"`` for a second notebook 04 entry), wherever ``CSIR_BUILD_DIR`` puts it.
 
 Example::
 
@@ -86,7 +88,8 @@ def read_config(path: str | Path) -> dict[str, list[dict[str, Any]]]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err}); fix the file") from err
+        hint = f" (quote a path that starts with {paths.BUILD_PLACEHOLDER})" * ("{" in str(err))
+        raise ConfigError(f"{path}: not valid YAML ({err}); fix the file{hint}") from err
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must map notebook names to parameters")
     names = notebook_names()
@@ -233,10 +236,13 @@ KEY_FILES = {
 def results_folder(run: Run) -> Path:
     """Where ``run`` writes its results: its ``output_dir``, else ``<build>/<notebook>/``."""
     given = run.parameters.get("output_dir")
-    if given:
-        folder = Path(given).expanduser()
-        return folder if folder.is_absolute() else paths.REPO_ROOT / folder
-    return run.executed.parent / run.notebook
+    if not given:
+        return run.executed.parent / run.notebook
+    if given.startswith(paths.BUILD_PLACEHOLDER):
+        with paths.using_build_dir(run.executed.parent):
+            return paths.resolve_path(given)
+    folder = Path(given).expanduser()
+    return folder if folder.is_absolute() else paths.REPO_ROOT / folder
 
 
 def report(runs: Sequence[Run]) -> str:

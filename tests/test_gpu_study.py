@@ -33,23 +33,31 @@ def test_evaluation_languages_cover_pairs_mlir_and_pivot(isolated_build):
 
 
 def test_the_full_study_has_both_first_stages_and_translate_test(isolated_build):
-    plan = gpu_study.read_plan(REPO / "configs" / "offline-full.yaml", in_build=True)
+    plan = gpu_study.read_plan(REPO / "configs" / "offline-full.yaml")
     assert [cfg.candidates for cfg in plan.evaluations] == ["bm25", "dense"]
     assert all(cfg.translate_test for cfg in plan.evaluations)
-    # on the GPU side every entry writes below the build folder, where results come back from
-    folders = [Path(cfg.output_dir) for cfg in plan.evaluations]
-    assert [f.name for f in folders] == ["04_evaluation", "04_evaluation-dense"]
-    assert all(f.parent == isolated_build for f in folders)
+    # every entry writes below the build folder, where the GPU run's results come back from
+    folders = [gpu_study.plan.evaluation_folder(cfg) for cfg in plan.evaluations]
+    assert folders == [Path("04_evaluation"), Path("04_evaluation-dense")]
+    assert plan.evaluations[1].output_path() == isolated_build / "04_evaluation-dense"
 
 
-def test_read_plan_refuses_two_entries_in_one_folder(tmp_path, isolated_build):
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ('  - top_k: 2\n  - candidates: dense\n    output_dir: "{build}/04_evaluation"\n',
+         "its own output_dir"),
+        ("  - top_k: 2\n  - candidates: dense\n    output_dir: x/04_evaluation-dense\n",
+         r"04_evaluation\[2\] writes into 'x/04_evaluation-dense', outside the build folder"),
+    ],
+)  # fmt: skip
+def test_read_plan_refuses_shared_or_unreturned_folders(tmp_path, isolated_build, entries, message):
     config = tmp_path / "twice.yaml"
-    config.write_text(
-        "04_evaluation:\n  - top_k: 2\n  - candidates: dense\n    output_dir: x/04_evaluation\n",
-        encoding="utf-8",
-    )
-    with pytest.raises(ConfigError, match="04_evaluation-dense"):
+    config.write_text("04_evaluation:\n" + entries, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
         gpu_study.read_plan(config)
+    with pytest.raises(ConfigError, match="twice.yaml: "):  # the user's file, not a staged copy
+        gpu_study.pack(config, tmp_path / "bundle", wheels_dir=tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -58,7 +66,8 @@ def test_read_plan_refuses_two_entries_in_one_folder(tmp_path, isolated_build):
         ("04_evaluation:\n  lexicon_induction_dir: /x\n", "remove lexicon_induction_dir"),
         ("04_evaluation:\n  candidates: dense\n  bi_encoder: false\n  dense_backbone: x/y\n", "us"),
         (
-            "04_evaluation:\n  - dataset_dir: a\n  - dataset_dir: b\n    output_dir: c/04_e2\n",
+            "04_evaluation:\n  - dataset_dir: a\n  - dataset_dir: b\n"
+            "    output_dir: '{build}/04_e2'\n",
             "one collection folder",
         ),
         (
@@ -220,6 +229,10 @@ def test_check_benchmark_refuses_failed_or_missing_parts(tmp_path):
     failed = {"variants": {"st-bf16": {"error": "TypeError: dtype"}}}
     io.write_json(path, {**good, "parts": {**good["parts"], "score": failed}})
     with pytest.raises(gpu_study.results.CsirError, match="st-bf16"):
+        gpu_study.check_benchmark(path)
+    fp32 = {"variants": {"st-bf16": {**variant, "st_dtype": "torch.float32"}}}
+    io.write_json(path, {**good, "parts": {**good["parts"], "score": fp32}})
+    with pytest.raises(gpu_study.results.CsirError, match="ran in torch.float32, not bf16"):
         gpu_study.check_benchmark(path)
     with pytest.raises(gpu_study.results.CsirError, match="did not run"):
         gpu_study.check_benchmark(tmp_path / "absent.json")

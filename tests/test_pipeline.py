@@ -154,6 +154,26 @@ def test_a_finished_pipeline_says_where_its_results_are(tmp_path):
     assert "0.700 ± 0.141" in text and "0.450 ± 0.000" in text and "0.500" not in text
     cpu = pipeline.plan(REPO_ROOT / "configs" / "cpu.yaml", tmp_path / "c")
     assert f"06_paper_figures: {REPO_ROOT / 'figures'}" in pipeline.report(cpu)
+    # a second entry's "{build}/…" folder is below that configuration's build folder
+    dense = tmp_path / "c" / "04_evaluation-dense" / "metrics.csv"
+    assert f"04_evaluation: {dense}" in pipeline.report(cpu)
+
+
+def test_build_placeholder_follows_the_build_folder(tmp_path, monkeypatch):
+    from csir import config, paths
+
+    monkeypatch.setenv("CSIR_BUILD_DIR", str(tmp_path / "elsewhere"))
+    cfg = config.SignificanceConfig.from_params(
+        {"evaluation_dir": "{build}/04_evaluation-dense", "output_dir": "{build}/05_x"}
+    )
+    assert cfg.evaluation_path() == tmp_path / "elsewhere" / "04_evaluation-dense"
+    assert cfg.output_path() == tmp_path / "elsewhere" / "05_x"
+    assert paths.resolve_path("{build}") == tmp_path / "elsewhere"
+    assert paths.resolve_path("figures/x") == Path.cwd() / "figures" / "x"
+    with pytest.raises(ConfigError, match="only placeholder is '{build}'"):
+        paths.resolve_path("{Build}/04_evaluation")
+    with pytest.raises(ConfigError, match="quote a path that starts with {build}"):
+        pipeline.read_config(write(tmp_path, "05_significance:\n  output_dir: {build}/x\n"))
 
 
 def test_old_parameter_names_in_a_configuration_reach_notebooks_as_the_new(tmp_path):

@@ -136,9 +136,9 @@ class NotebookConfig:
         """Subclasses check values here and raise :class:`ConfigError`."""
 
     def output_path(self) -> Path:
-        """``output_dir`` if given, else ``<build>/<NOTEBOOK>``."""
-        given = getattr(self, "output_dir", "")
-        return Path(given).expanduser().resolve() if given else paths.notebook_dir(self.NOTEBOOK)
+        """``output_dir`` if given (``{build}/…``: below the build folder), else
+        ``<build>/<NOTEBOOK>``."""
+        return notebook_output(getattr(self, "output_dir", ""), self.NOTEBOOK)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict of the parameters (tuples as lists)."""
@@ -149,8 +149,9 @@ class NotebookConfig:
 
 def notebook_output(given: str, notebook: str) -> Path:
     """The output folder of an earlier notebook: ``given`` (a ``<notebook>_dir`` parameter, the
-    ``output_dir`` that notebook was given) or, when empty, that notebook's build folder."""
-    return Path(given).expanduser().resolve() if given else paths.notebook_dir(notebook)
+    ``output_dir`` that notebook was given; ``{build}/…`` is below the build folder) or, when
+    empty, that notebook's build folder."""
+    return paths.resolve_path(given) if given else paths.notebook_dir(notebook)
 
 
 def require(condition: bool, message: str) -> None:

@@ -85,6 +85,6 @@ class LexiconConfig(NotebookConfig):
     def test_dict_path(self) -> Path | None:
         """Folder of MUSE-format test dictionaries: ``test_dict_dir`` or ``<mirror>/muse-test``."""
         if self.test_dict_dir:
-            return Path(self.test_dict_dir).expanduser().resolve()
+            return paths.resolve_path(self.test_dict_dir)
         mirror = paths.data_mirror()
         return mirror / "muse-test" if mirror else None

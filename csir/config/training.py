@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
+from csir import paths
 from csir.config.base import NotebookConfig, Renamed, notebook_output, require
 from csir.config.data_generation import DataGenerationConfig
 from csir.errors import ConfigError
@@ -176,7 +177,7 @@ class TrainingConfig(NotebookConfig):
 
         base = self.models_path() / model_dir_name(self.backbone, self.num_layers)
         if self.train_file:
-            file = Path(self.train_file).expanduser().resolve()
+            file = paths.resolve_path(self.train_file)
             found = _layout_training_set(file)
             folder = found.directory(base) if found else base / CUSTOM / file.stem
             folders = [(file, folder)]

@@ -87,7 +87,11 @@ def pack(
         (stage / "config.yaml").write_text(text, encoding="utf-8")
         build = Path(from_build) if from_build else paths.build_dir() / config_path.stem
         with paths.using_build_dir(build.resolve()):
-            plan = read_plan(stage / "config.yaml")
+            try:
+                plan = read_plan(stage / "config.yaml")
+            except ConfigError as err:  # name the user's file, not its staged copy
+                staged = str(stage / "config.yaml")
+                raise ConfigError(str(err).replace(staged, str(config_path))) from None
             _check_packable(plan, config_path)
             needed = lexicons.translate_test_sources(plan.evaluations, config_path)
             files = _training_files(plan, config_path)

@@ -62,42 +62,43 @@ class StudyPlan:
         return [job for seed in seeds for entry in per_entry for job in entry if job[3] == seed]
 
 
-def read_plan(
-    config_path: str | Path, overrides: dict[str, Any] | None = None, *, in_build: bool = False
-) -> StudyPlan:
+def read_plan(config_path: str | Path, overrides: dict[str, Any] | None = None) -> StudyPlan:
     """The study of a configuration file, with its paths below the current ``CSIR_BUILD_DIR``.
 
     ``overrides`` are notebook 04 parameters set on top of every entry's (e.g. ``device``).
-    ``in_build``: every notebook 04 entry writes below the build folder, into the folder its
-    ``output_dir`` names last (``build/x/04_evaluation-dense`` -> ``<build>/04_evaluation-dense``;
-    the GPU side, whose build folder is its work folder, and where results come back from).
 
     Raises:
-        ConfigError: two notebook 04 entries that would write into one folder.
+        ConfigError: a notebook 04 entry whose ``output_dir`` is not below the build folder
+            (the GPU side returns that folder only), or two entries that would write into one.
     """
     from csir import config, pipeline
 
     runs = pipeline.read_config(config_path)
     training = tuple(config.TrainingConfig.from_params(p) for p in runs[TRAINING_NOTEBOOK])
     evaluations = []
-    for params in runs[EVALUATION_NOTEBOOK]:
-        params = {**params, **(overrides or {})}
-        if in_build:
-            params["output_dir"] = str(evaluation_folder(params.get("output_dir", "")))
-        evaluations.append(config.EvaluationConfig.from_params(params))
-    folders = [evaluation_folder(cfg.output_dir).name for cfg in evaluations]
+    for number, params in enumerate(runs[EVALUATION_NOTEBOOK], 1):
+        given = params.get("output_dir", "")
+        if given and not given.startswith(paths.BUILD_PLACEHOLDER + "/"):
+            raise ConfigError(
+                f"{config_path}: {EVALUATION_NOTEBOOK}[{number}] writes into {given!r}, outside "
+                "the build folder that the GPU run sends back; name it below the build folder "
+                f'(output_dir: "{paths.BUILD_PLACEHOLDER}/{Path(given).name}")'
+            )
+        evaluations.append(config.EvaluationConfig.from_params({**params, **(overrides or {})}))
+    folders = [str(evaluation_folder(cfg)) for cfg in evaluations]
     if len(set(folders)) < len(folders):
         raise ConfigError(
             f"{config_path}: its {EVALUATION_NOTEBOOK} entries write into the folders {folders}; "
-            "give each entry an output_dir whose last folder differs (e.g. 04_evaluation-dense)"
+            f'give each entry its own output_dir (e.g. "{paths.BUILD_PLACEHOLDER}/'
+            f'{EVALUATION_NOTEBOOK}-dense")'
         )
     return StudyPlan(Path(config_path).stem, training, tuple(evaluations))
 
 
-def evaluation_folder(output_dir: str) -> Path:
-    """Where a notebook 04 entry writes inside the current build folder (see :func:`read_plan`)."""
-
-    return paths.build_dir() / (Path(output_dir).name if output_dir else EVALUATION_NOTEBOOK)
+def evaluation_folder(cfg: Any) -> Path:
+    """A notebook 04 entry's folder relative to the current build folder (where the GPU run
+    writes it, and where unpacking puts it back)."""
+    return cfg.output_path().relative_to(paths.build_dir())
 
 
 def evaluation_languages(*cfgs: Any) -> list[str]:

@@ -175,6 +175,9 @@ def check_benchmark(path: str | Path) -> str:
             if "error" in v
         }
     )
+    st_bf16 = parts.get("score", {}).get("variants", {}).get("st-bf16", {})
+    if st_bf16.get("st_dtype", "torch.bfloat16") != "torch.bfloat16":  # model_kwargs ignored
+        failed["score/st-bf16"] = f"ran in {st_bf16['st_dtype']}, not bf16"
     if failed or report.get("left_out") or not parts:
         raise CsirError(
             f"{path}: parts failed {failed} or were left out {report.get('left_out')}; "

@@ -26,7 +26,6 @@ from csir.gpu_study.plan import (
     ABSENT_ON_GPU,
     BENCHMARK_NAME,
     BENCHMARK_START_S,
-    EVALUATION_NOTEBOOK,
     MODEL_RECORDS,
     RECORD_NAME,
     RESULTS_NAME,
@@ -35,6 +34,7 @@ from csir.gpu_study.plan import (
     TRAINING_NOTEBOOK,
     StudyPlan,
     block_absent_packages,
+    evaluation_folder,
     log,
     read_plan,
     safe_extract,
@@ -102,7 +102,7 @@ def run(
     overrides: dict[str, Any] = {"device": device}
     if (root / "dataset").is_dir():
         overrides["dataset_dir"] = str(root / "dataset")
-    plan = read_plan(root / "config.yaml", overrides, in_build=True)
+    plan = read_plan(root / "config.yaml", overrides)
     build = paths.build_dir()
     if benchmark_s:
         with _phase(record, "benchmark", clock):
@@ -215,7 +215,7 @@ def _train_and_evaluate(
     evs = [Evaluation(cfg, model_dirs=[]) for cfg in plan.evaluations]
     record["evaluations"] = [
         {
-            "folder": ev.out.name,
+            "folder": evaluation_folder(ev.cfg).as_posix(),
             "candidates": ev.cfg.candidates,
             "translate_test": ev.cfg.translate_test,
         }
@@ -317,7 +317,7 @@ def _worker_init(config: str, overrides: dict, workers: int, blocked: Sequence[s
     from csir.evaluate import Evaluation
 
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
-    plan = read_plan(config, overrides, in_build=True)
+    plan = read_plan(config, overrides)
     evaluations = [Evaluation(cfg, model_dirs=[]) for cfg in plan.evaluations]
     _WORKER.update(plan=plan, evaluations=evaluations)
 
@@ -368,7 +368,7 @@ def _score_unit(
 def _write_results(build: Path, out_dir: Path, record: dict) -> Path:
     """``results.tar.gz`` (what notebooks 05-06 need) and, when small enough, ``runs.tar.gz``."""
     keep = [build / RECORD_NAME]
-    evaluations = sorted(build.glob(f"{EVALUATION_NOTEBOOK}*/"))
+    evaluations = [build / entry["folder"] for entry in record.get("evaluations", [])]
     for evaluation in evaluations:
         keep += [evaluation / n for n in ("metrics.csv", "per_query.parquet", "pairs.csv")]
         keep += sorted(evaluation.glob("runs/*/*/settings.json"))
