@@ -100,12 +100,23 @@ gpu-unpack: ## CPU: RESULTS=<a GPU run's results.tar.gz> into build/<GPU_CONFIG>
 	$(BIN)/python -m csir.gpu_study unpack $(RESULTS) --build $(abspath $(BUILD))/$(GPU_CONFIG) --check
 	$(PIPELINE) configs/$(GPU_CONFIG).yaml --only 05 --only 06
 
-gpu-dry-run: ## the GPU study's whole command on CPU at smoke sizes, benchmark included (needs make smoke's 01-02)
+# The GPU image's versions of the libraries in configs/gpu-image.txt, over .venv's other packages
+# (a .pth line puts .venv's site-packages after them): the dry run's GPU side runs with these.
+GPU_IMAGE_VENV := $(BUILD)/gpu-image-venv
+$(GPU_IMAGE_VENV)/installed: configs/gpu-image.txt | $(BIN)/python
+	rm -rf $(GPU_IMAGE_VENV)
+	$(BIN)/python -m venv --without-pip $(GPU_IMAGE_VENV)
+	site=$$($(GPU_IMAGE_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') && \
+	  $(BIN)/python -m pip install --quiet --no-deps --target $$site -r configs/gpu-image.txt && \
+	  $(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))' > $$site/zz-csir-venv.pth
+	touch $@
+
+gpu-dry-run: $(GPU_IMAGE_VENV)/installed ## the GPU study's whole command on CPU at smoke sizes with the GPU image's library versions (needs make smoke's 01-02)
 	rm -rf $(BUILD)/gpu-dry-run
 	CSIR_BUILD_DIR=$(abspath $(BUILD)) $(BIN)/python -m csir.gpu_study pack configs/$(GPU_CONFIG).yaml \
 	  --smoke --from-build $(abspath $(BUILD))/smoke --bundle $(BUILD)/gpu-dry-run --wheel-python local
-	$(BIN)/python -m csir.gpu_study run $(BUILD)/gpu-dry-run/bundle.tar.gz --device cpu \
-	  --workers 2 --block-absent --benchmark 90 --work $(BUILD)/gpu-dry-run/work \
+	PYTHONPATH=. $(GPU_IMAGE_VENV)/bin/python -m csir.gpu_study run $(BUILD)/gpu-dry-run/bundle.tar.gz \
+	  --device cpu --workers 2 --block-absent --benchmark 90 --work $(BUILD)/gpu-dry-run/work \
 	  --out $(BUILD)/gpu-dry-run/out
 	$(BIN)/python -m csir.gpu_study unpack $(BUILD)/gpu-dry-run/out/results.tar.gz \
 	  --build $(BUILD)/gpu-dry-run/unpacked --check --benchmark $(BUILD)/gpu-dry-run/out/gpu_throughput.json
