@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -111,7 +111,7 @@ class Evaluation:
         self._load_collection = functools.lru_cache(maxsize=len(cfg.mlir_languages) + 2)(
             self._read_collection
         )
-        self._lexicons: dict[str, dict[str, list[str]]] = {}
+        self._lexicons: dict[str, Mapping[str, Sequence[str]]] = {}
         # ir_datasets: the pivot language's scoreddocs (selected queries, cut for "scoreddocs"
         # candidates), set when its collection is read; they fix every language's documents.
         self._pivot_run: runs.Run | None = None
@@ -235,7 +235,7 @@ class Evaluation:
             )
         return retrieval.restrict_queries(pair, self.selected_queries)
 
-    def lexicons_for(self, langs: Iterable[str]) -> dict[str, dict[str, list[str]]]:
+    def lexicons_for(self, langs: Iterable[str]) -> dict[str, Mapping[str, Sequence[str]]]:
         """X→EN lexicons of notebook 01 for Translate-Test (loaded once; English needs none)."""
         needed = sorted(set(langs) - {"en"} - set(self._lexicons))
         self._lexicons.update(

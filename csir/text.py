@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from nltk.tokenize.treebank import TreebankWordDetokenizer, TreebankWordTokenizer
 
@@ -252,6 +252,41 @@ def match_key(word: str) -> str:
     import unicodedata
 
     return unicodedata.normalize("NFC", word).lower()
+
+
+#: Runs of characters in scripts written without spaces between words (Thai, Japanese kana, Han):
+#: the Treebank tokenizer leaves a whole clause as one token there, so Translate-Test segments
+#: these runs by the lexicon's own words (:func:`csir.codeswitch.translate_terms`).
+UNSPACED_RUN = re.compile(
+    "[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]+"
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _traditional_to_simplified():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def to_simplified(texts: Iterable[str]) -> list[str]:
+    """Chinese texts in Simplified script (other characters pass through; OpenCC's ``t2s``).
+
+    Example:
+        >>> to_simplified(["國家", "dog"])
+        ['国家', 'dog']
+    """
+    converter = _traditional_to_simplified()
+    return [converter.convert(t) for t in texts]
+
+
+def script_form(lang: str) -> Callable[[str], str] | None:
+    """What words and texts of ``lang`` become, beyond :func:`match_key`, before lexicon look-ups
+    compare them: Simplified script for Chinese (MUSE's ``zh`` dictionaries are largely
+    Traditional, XQuAD-R's Chinese is Simplified); ``None`` for every other language."""
+    if lang != "zh":
+        return None
+    return lambda text: to_simplified([text])[0]
 
 
 def tokenize(text: str) -> list[str]:

@@ -155,6 +155,24 @@ def test_translate_terms_uses_first_translation_deterministically():
     assert cs.translate_terms("", de_en) == ""
 
 
+def test_translate_terms_segments_chinese_into_the_lexicons_words():
+    # MUSE's zh keys are largely Traditional, XQuAD-R's text Simplified: both meet in Simplified
+    zh_en = cs.normalise_lexicon(
+        {"黑豹": ["panther"], "防守": ["defense"], "國家": ["country"], "國": ["nation"]}, "zh"
+    )
+    assert "国家" in zh_en and "國家" not in zh_en
+    assert zh_en.longest_unspaced() == 2
+    # longest match first; uncovered characters stay; a Traditional text matches too
+    assert cs.translate_terms("黑豹队的防守", zh_en) == "panther 队的 defense"
+    assert cs.translate_terms("國家和國", zh_en) == "country 和 nation"
+    assert cs.translate_terms("NFL的防守？", zh_en) == "NFL的 defense ？"
+    assert cs.translate_terms("没有词", zh_en) == "没有词"
+    # without the language, keys and text keep their script: nothing Traditional matches
+    plain = cs.normalise_lexicon({"國家": ["country"]})
+    assert cs.translate_terms("国家", plain) == "国家"
+    assert cs.normalise_lexicon(zh_en, "zh") is zh_en
+
+
 def test_count_switches_counts_non_stopword_words_only():
     tokens = ["The", "big", "house", "is", "red", ".", "1998"]
     replacements = [

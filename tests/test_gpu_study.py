@@ -171,6 +171,22 @@ def test_pack_lexicons_cuts_to_the_study_words_and_checks_translations(tmp_path)
         lexicons.pack_lexicons({"muse": {"ar"}}, {"ar": ["x"]}, root, tmp_path / "stage")
 
 
+def test_pack_lexicons_keeps_the_words_inside_chinese_clauses(tmp_path):
+    from csir.gpu_study import lexicons
+
+    root = tmp_path / "lexicons"
+    (root / "muse").mkdir(parents=True)
+    (root / "muse" / "zh-en.tsv").write_text(
+        "黑豹\tpanther\n防守\tdefense\n國家\tcountry\n队伍\tteam\n", encoding="utf-8"
+    )
+    texts = {"zh": ["黑豹队的防守。", "这个国家"]}
+    _, translated = lexicons.pack_lexicons({"muse": {"zh"}}, texts, root, tmp_path / "stage")
+    cut = tmp_path / "stage" / "build" / "01_lexicon_induction" / "lexicons" / "muse" / "zh-en.tsv"
+    # the Traditional line matches the Simplified text; 队伍 occurs in no text
+    assert cut.read_text(encoding="utf-8") == "黑豹\tpanther\n防守\tdefense\n國家\tcountry\n"
+    assert translated == ["panther 队的 defense 。", "这个 country"]
+
+
 def _record(build: Path, jobs: list[str], translate_test: list[bool]) -> None:
     from csir import io
 

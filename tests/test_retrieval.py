@@ -405,7 +405,8 @@ def test_load_translation_lexicons(tmp_path):
         method="test",
     )
     lexicons = retrieval.load_translation_lexicons(root, ["en", "de"])
-    assert lexicons == {"de": {"Haus": ["house"], "rot": ["red"]}}
+    assert lexicons == {"de": {"haus": ("house",), "rot": ("red",)}}  # normalised for German
+    assert lexicons["de"].lang == "de"
     with pytest.raises(CsirError) as info:
         retrieval.load_translation_lexicons(root, ["de", "ru", "zh"])
     message = str(info.value)

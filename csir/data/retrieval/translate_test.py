@@ -25,12 +25,14 @@ def translation_lexicon_path(lexicon_dir: str | Path, lang: str, source: str = "
 
 def load_translation_lexicons(
     lexicon_dir: str | Path, languages: Iterable[str], source: str = "muse"
-) -> dict[str, dict[str, list[str]]]:
-    """Load the X→EN lexicons Translate-Test needs (English needs none).
+) -> dict[str, Mapping[str, Sequence[str]]]:
+    """Load the X→EN lexicons Translate-Test needs (English needs none), normalised for their
+    language (:func:`csir.codeswitch.normalise_lexicon`: Chinese keys in Simplified script).
 
     Raises:
         CsirError: one message naming every missing language and its expected file.
     """
+    from csir.codeswitch.switch import normalise_lexicon
     from csir.lexicon.store import load_lexicon
 
     wanted = sorted({lang for lang in languages if lang != ENGLISH})
@@ -42,7 +44,7 @@ def load_translation_lexicons(
             + "\n  ".join(missing)
             + f"\nRun notebook 01 (lexicon induction) for these languages with source {source!r}"
         )
-    return {lang: load_lexicon(path) for lang, path in paths.items()}
+    return {lang: normalise_lexicon(load_lexicon(path), lang) for lang, path in paths.items()}
 
 
 def translate_pair(
@@ -51,7 +53,8 @@ def translate_pair(
     """Translate-Test input: every non-English query and doc translated term by term into English.
 
     Uses :func:`csir.codeswitch.translate_terms` (first translation of each word the X→EN
-    lexicon knows). English texts stay as they are; ``query_langs``/``doc_langs`` keep the
+    lexicon knows; Chinese in Simplified script, its clauses segmented into the lexicon's
+    words). English texts stay as they are; ``query_langs``/``doc_langs`` keep the
     original languages and ``translated`` is set. ``counts`` gains ``translated_queries`` and
     ``translated_docs``.
 
@@ -76,7 +79,7 @@ def translate_pair(
             f"(expected file: {files} under the lexicon folder, written by notebook 01; "
             "load them with load_translation_lexicons)"
         )
-    normalised = {lang: normalise_lexicon(lexicons[lang]) for lang in present - {ENGLISH}}
+    normalised = {lang: normalise_lexicon(lexicons[lang], lang) for lang in present - {ENGLISH}}
 
     def translate(texts: Mapping[str, str], langs: Mapping[str, str]) -> tuple[dict, int]:
         out, changed = {}, 0
