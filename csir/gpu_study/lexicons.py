@@ -83,7 +83,7 @@ def pack_lexicons(
             words = _lookup_keys(texts, lang, full.longest_unspaced())
             form = script_form(lang) or (lambda key: key)
             lines = full_path.read_text(encoding="utf-8").splitlines(keepends=True)
-            kept = [line for line in lines if form(match_key(line.split("\t", 1)[0])) in words]
+            kept = [line for line in lines if form(match_key(line.split("\t")[0].strip())) in words]
             target = translation_lexicon_path(target_root, lang, source)
             target.parent.mkdir(parents=True, exist_ok=True)
             with io.atomic_write(target) as fh:

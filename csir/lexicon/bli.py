@@ -68,11 +68,11 @@ class BliResult:
 
 
 def normalize_words(words: Iterable[str], lang: str = "") -> list[str]:
-    """:func:`normalize_word` of each word (one OpenCC converter for Chinese)."""
-    from csir.text import match_key, to_simplified
+    """:func:`normalize_word` of each word."""
+    from csir.text import match_key, script_form
 
-    out = [match_key(w) for w in words]
-    return to_simplified(out) if lang == "zh" else out
+    form = script_form(lang)
+    return [match_key(w) if form is None else form(match_key(w)) for w in words]
 
 
 def normalize_word(word: str, lang: str = "") -> str:
