@@ -150,40 +150,41 @@ def test_estimate_scales_the_measured_reference(isolated_build):
     assert full["total_s"] <= 9 * 60
 
 
-def test_pack_lexicons_cuts_to_the_study_words_and_checks_translations(tmp_path):
+def _pack_one_lexicon(tmp_path: Path, lang: str, lines: str, texts: list[str]):
+    """pack_lexicons of one ``<lang>-en`` lexicon: (manifest entry, translations, cut lines)."""
     from csir.gpu_study import lexicons
 
     root = tmp_path / "lexicons"
-    (root / "muse").mkdir(parents=True)
-    (root / "muse" / "de-en.tsv").write_text(
-        "Haus\thouse\nhaus\thome\nrot\tred\nbaum\ttree\n", encoding="utf-8"
-    )
-    texts = {"de": ["Das Haus ist rot.", "Das Haus ist rot."]}
-    info, translated = lexicons.pack_lexicons({"muse": {"de"}}, texts, root, tmp_path / "stage")
-    cut = tmp_path / "stage" / "build" / "01_lexicon_induction" / "lexicons" / "muse" / "de-en.tsv"
-    assert cut.read_text(encoding="utf-8") == "Haus\thouse\nhaus\thome\nrot\tred\n"
+    (root / "muse").mkdir(parents=True, exist_ok=True)
+    (root / "muse" / f"{lang}-en.tsv").write_text(lines, encoding="utf-8")
+    stage = tmp_path / "stage"
+    info, translated = lexicons.pack_lexicons({"muse": {lang}}, {lang: texts}, root, stage)
+    cut = stage / "build" / "01_lexicon_induction" / "lexicons" / "muse" / f"{lang}-en.tsv"
+    return info, translated, cut.read_text(encoding="utf-8")
+
+
+def test_pack_lexicons_cuts_to_the_study_words_and_checks_translations(tmp_path):
+    from csir.gpu_study import lexicons
+
+    lines = "Haus\thouse\nhaus\thome\nrot\tred\nbaum\ttree\n"
+    info, translated, cut = _pack_one_lexicon(tmp_path, "de", lines, ["Das Haus ist rot."] * 2)
+    assert cut == "Haus\thouse\nhaus\thome\nrot\tred\n"
     assert info["files"]["build/01_lexicon_induction/lexicons/muse/de-en.tsv"] == {
         "lines": 3,
         "of": 4,
     }
     assert translated == ["Das house ist red."]
     with pytest.raises(gpu_study.results.CsirError, match="run notebook 01"):
-        lexicons.pack_lexicons({"muse": {"ar"}}, {"ar": ["x"]}, root, tmp_path / "stage")
+        lexicons.pack_lexicons(
+            {"muse": {"ar"}}, {"ar": ["x"]}, tmp_path / "lexicons", tmp_path / "stage"
+        )
 
 
 def test_pack_lexicons_keeps_the_words_inside_chinese_clauses(tmp_path):
-    from csir.gpu_study import lexicons
-
-    root = tmp_path / "lexicons"
-    (root / "muse").mkdir(parents=True)
-    (root / "muse" / "zh-en.tsv").write_text(
-        "黑豹\tpanther\n防守\tdefense\n國家\tcountry\n队伍\tteam\n", encoding="utf-8"
-    )
-    texts = {"zh": ["黑豹队的防守。", "这个国家"]}
-    _, translated = lexicons.pack_lexicons({"muse": {"zh"}}, texts, root, tmp_path / "stage")
-    cut = tmp_path / "stage" / "build" / "01_lexicon_induction" / "lexicons" / "muse" / "zh-en.tsv"
+    lines = "黑豹\tpanther\n防守\tdefense\n國家\tcountry\n队伍\tteam\n"
+    _, translated, cut = _pack_one_lexicon(tmp_path, "zh", lines, ["黑豹队的防守。", "这个国家"])
     # the Traditional line matches the Simplified text; 队伍 occurs in no text
-    assert cut.read_text(encoding="utf-8") == "黑豹\tpanther\n防守\tdefense\n國家\tcountry\n"
+    assert cut == "黑豹\tpanther\n防守\tdefense\n國家\tcountry\n"
     assert translated == ["panther 队的 defense 。", "这个 country"]
 
 
