@@ -49,6 +49,8 @@ def test_the_full_study_has_both_first_stages_and_translate_test(isolated_build)
          "its own output_dir"),
         ("  - top_k: 2\n  - candidates: dense\n    output_dir: x/04_evaluation-dense\n",
          r"04_evaluation\[2\] writes into 'x/04_evaluation-dense', outside the build folder"),
+        ('  - top_k: 2\n  - candidates: dense\n    output_dir: "{build}/../04_x"\n',
+         r"writes into '\{build\}/../04_x', outside the build folder"),
     ],
 )  # fmt: skip
 def test_read_plan_refuses_shared_or_unreturned_folders(tmp_path, isolated_build, entries, message):

@@ -80,14 +80,15 @@ def read_plan(config_path: str | Path, overrides: dict[str, Any] | None = None) 
     training = tuple(config.TrainingConfig.from_params(p) for p in runs[TRAINING_NOTEBOOK])
     evaluations = []
     for number, params in enumerate(runs[EVALUATION_NOTEBOOK], 1):
-        given = params.get("output_dir", "")
-        if given and not given.startswith(paths.BUILD_PLACEHOLDER + "/"):
+        cfg = config.EvaluationConfig.from_params({**params, **(overrides or {})})
+        if not cfg.output_path().is_relative_to(paths.build_dir()):
             raise ConfigError(
-                f"{config_path}: {EVALUATION_NOTEBOOK}[{number}] writes into {given!r}, outside "
-                "the build folder that the GPU run sends back; name it below the build folder "
-                f'(output_dir: "{paths.BUILD_PLACEHOLDER}/{Path(given).name}")'
+                f"{config_path}: {EVALUATION_NOTEBOOK}[{number}] writes into "
+                f"{cfg.output_dir!r}, outside the build folder that the GPU run sends back; name "
+                f'it below the build folder (output_dir: "{paths.BUILD_PLACEHOLDER}/'
+                f'{Path(cfg.output_dir).name}")'
             )
-        evaluations.append(config.EvaluationConfig.from_params({**params, **(overrides or {})}))
+        evaluations.append(cfg)
     folders = [str(evaluation_folder(cfg)) for cfg in evaluations]
     if len(set(folders)) < len(folders):
         raise ConfigError(
