@@ -111,7 +111,7 @@ $(GPU_IMAGE_VENV)/installed: configs/gpu-image.txt | $(BIN)/python
 	  $(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))' > $$site/zz-csir-venv.pth
 	touch $@
 
-gpu-dry-run: $(GPU_IMAGE_VENV)/installed ## the GPU study's whole command on CPU at smoke sizes with the GPU image's library versions (needs make smoke's 01-02)
+gpu-dry-run: $(GPU_IMAGE_VENV)/installed ## the GPU study's round trip on CPU at smoke sizes (GPU side: the GPU image's library versions), then notebooks 05-06 (needs make smoke's 01-02)
 	rm -rf $(BUILD)/gpu-dry-run
 	CSIR_BUILD_DIR=$(abspath $(BUILD)) $(BIN)/python -m csir.gpu_study pack configs/$(GPU_CONFIG).yaml \
 	  --smoke --from-build $(abspath $(BUILD))/smoke --bundle $(BUILD)/gpu-dry-run --wheel-python local
@@ -120,6 +120,8 @@ gpu-dry-run: $(GPU_IMAGE_VENV)/installed ## the GPU study's whole command on CPU
 	  --out $(BUILD)/gpu-dry-run/out
 	$(BIN)/python -m csir.gpu_study unpack $(BUILD)/gpu-dry-run/out/results.tar.gz \
 	  --build $(BUILD)/gpu-dry-run/unpacked --check --benchmark $(BUILD)/gpu-dry-run/out/gpu_throughput.json
+	$(PIPELINE) configs/$(GPU_CONFIG).yaml --only 05 --only 06 --build $(abspath $(BUILD))/gpu-dry-run/unpacked \
+	  --outputs-in-build
 
 lab: ## open JupyterLab on the notebooks
 	$(BIN)/jupyter lab notebooks

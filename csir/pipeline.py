@@ -16,6 +16,7 @@ Example::
 
     python -m csir.pipeline configs/smoke.yaml                    # all seven notebooks
     python -m csir.pipeline configs/cpu.yaml --only 06_paper_figures
+    python -m csir.pipeline configs/cpu.yaml --outputs-in-build   # figures/ left alone
 """
 
 from __future__ import annotations
@@ -233,16 +234,53 @@ KEY_FILES = {
 }
 
 
+#: The parameters by which notebooks find an earlier notebook's ``output_dir``.
+RESULT_DIR_PARAMETERS = (
+    "lexicon_induction_dir",
+    "data_generation_dir",
+    "training_dir",
+    "evaluation_dir",
+    "significance_dir",
+)
+
+
+def parameter_path(value: str, build: Path) -> Path:
+    """A path parameter of a run whose build folder is ``build``, as the notebook resolves it
+    (relative paths from the repository root, where the notebooks execute)."""
+    with paths.using_build_dir(build):
+        if value.startswith(paths.BUILD_PLACEHOLDER):
+            return paths.resolve_path(value)
+    folder = Path(value).expanduser()
+    return (folder if folder.is_absolute() else paths.REPO_ROOT / folder).resolve()
+
+
 def results_folder(run: Run) -> Path:
     """Where ``run`` writes its results: its ``output_dir``, else ``<build>/<notebook>/``."""
     given = run.parameters.get("output_dir")
     if not given:
         return run.executed.parent / run.notebook
-    if given.startswith(paths.BUILD_PLACEHOLDER):
-        with paths.using_build_dir(run.executed.parent):
-            return paths.resolve_path(given)
-    folder = Path(given).expanduser()
-    return folder if folder.is_absolute() else paths.REPO_ROOT / folder
+    return parameter_path(given, run.executed.parent)
+
+
+def outputs_in_build(runs: Sequence[Run]) -> list[Run]:
+    """``runs`` with each ``output_dir`` outside the build folder (``figures/``, say) moved to
+    ``{build}/<executed copy's stem>``, and each later parameter that named it following: a
+    rehearsal that leaves committed files alone."""
+    moved: dict[Path, str] = {}
+    out = []
+    for run in runs:
+        build = run.executed.parent.resolve()
+        params = dict(run.parameters)
+        for key in RESULT_DIR_PARAMETERS:
+            if params.get(key):
+                params[key] = moved.get(parameter_path(params[key], build), params[key])
+        given = params.get("output_dir")
+        if given and not parameter_path(given, build).is_relative_to(build):
+            new = f"{paths.BUILD_PLACEHOLDER}/{run.executed.stem}"
+            moved[parameter_path(given, build)] = new
+            params["output_dir"] = new
+        out.append(dataclasses.replace(run, parameters=params))
+    return out
 
 
 def report(runs: Sequence[Run]) -> str:
@@ -292,9 +330,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", action="append", default=[], help="run only this notebook")
     parser.add_argument("--from", dest="start", default="", help="start at this notebook")
     parser.add_argument("--dry-run", action="store_true", help="validate and list the runs only")
+    parser.add_argument(
+        "--outputs-in-build",
+        action="store_true",
+        help="move every output_dir outside the build folder (e.g. figures/) into it",
+    )
     args = parser.parse_args(argv)
     try:
         runs = plan(args.config, args.build or None, only=args.only, start=args.start)
+        if args.outputs_in_build:
+            runs = outputs_in_build(runs)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

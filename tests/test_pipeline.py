@@ -190,3 +190,21 @@ def test_old_parameter_names_in_a_configuration_reach_notebooks_as_the_new(tmp_p
     assert runs["03_training"]["data_generation_dir"] == "/x/02"
     assert runs["04_evaluation"]["training_dir"] == "/x/03"
     assert "data_dir" not in runs["03_training"] and "models_root" not in runs["04_evaluation"]
+
+
+def test_outputs_in_build_moves_what_would_land_outside_and_its_readers(tmp_path):
+    build = tmp_path / "b"
+    runs = pipeline.plan(REPO_ROOT / "configs" / "offline-full.yaml", build, only=["05", "06"])
+    moved = pipeline.outputs_in_build(runs)
+    figures = [r.parameters["output_dir"] for r in moved if r.notebook == "06_paper_figures"]
+    assert figures == ["{build}/06_paper_figures", "{build}/06_paper_figures-2"]
+    assert all(pipeline.results_folder(r).is_relative_to(build.resolve()) for r in moved)
+    # folders already below the build folder stay; a reader of a moved folder follows it
+    assert moved[1].parameters == runs[1].parameters
+    chain = [
+        pipeline.Run("04_evaluation", {"output_dir": "elsewhere/e"}, build / "04_evaluation.ipynb"),
+        pipeline.Run("05_significance", {"evaluation_dir": "elsewhere/e"}, build / "05.ipynb"),
+    ]
+    assert pipeline.outputs_in_build(chain)[1].parameters == {
+        "evaluation_dir": "{build}/04_evaluation"
+    }

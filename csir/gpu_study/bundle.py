@@ -18,6 +18,7 @@ from csir import __version__, io, paths, pipeline
 from csir.errors import ConfigError, CsirError
 from csir.gpu_study import lexicons
 from csir.gpu_study.plan import (
+    BLI_TABLE,
     BUNDLE_LIMIT_BYTES,
     BUNDLE_NAME,
     DATA_NOTEBOOK,
@@ -106,6 +107,10 @@ def pack(
         for c in collections:
             by_lang.setdefault(c.lang, []).extend([*c.queries.values(), *c.docs.values()])
         packed, translated = lexicons.pack_lexicons(needed, by_lang, lexicon_root, stage)
+        bli = lexicon_root.parent / BLI_TABLE  # back with the results, for notebook 06
+        if bli.is_file():
+            (stage / "build" / LEXICON_NOTEBOOK).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(bli, stage / "build" / LEXICON_NOTEBOOK / BLI_TABLE)
         texts = _study_texts(files, collections, translated)
         compact = compact_backbone.write_compact_e5(texts, stage / "backbone")
         wheels = _gather_wheels(stage / "wheels", wheels_dir, wheel_python)

@@ -42,6 +42,8 @@ TRAINING_NOTEBOOK = "03_training"
 EVALUATION_NOTEBOOK = "04_evaluation"
 DATA_NOTEBOOK = "02_data_generation"
 LEXICON_NOTEBOOK = "01_lexicon_induction"
+#: Notebook 01's BLI table: carried there and back, since notebook 06 draws it beside the results.
+BLI_TABLE = "bli.csv"
 #: Files of a trained model folder that come back (its weights stay on the GPU machine).
 MODEL_RECORDS = ("csir_training.json", "log.csv", "dev.csv", "csir_head.json", "config.json")
 

@@ -26,6 +26,8 @@ from csir.gpu_study.plan import (
     ABSENT_ON_GPU,
     BENCHMARK_NAME,
     BENCHMARK_START_S,
+    BLI_TABLE,
+    LEXICON_NOTEBOOK,
     MODEL_RECORDS,
     RECORD_NAME,
     RESULTS_NAME,
@@ -391,7 +393,7 @@ def _score_unit(
 
 def _write_results(build: Path, out_dir: Path, record: dict) -> Path:
     """``results.tar.gz`` (what notebooks 05-06 need) and, when small enough, ``runs.tar.gz``."""
-    keep = [build / RECORD_NAME]
+    keep = [build / RECORD_NAME, build / LEXICON_NOTEBOOK / BLI_TABLE]
     evaluations = [build / entry["folder"] for entry in record.get("evaluations", [])]
     for evaluation in evaluations:
         keep += [evaluation / n for n in ("metrics.csv", "per_query.parquet", "pairs.csv")]
