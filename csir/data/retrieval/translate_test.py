@@ -48,7 +48,9 @@ def load_translation_lexicons(
 
 
 def translate_pair(
-    pair: RetrievalPair, lexicons: Mapping[str, Mapping[str, Sequence[str]]]
+    pair: RetrievalPair,
+    lexicons: Mapping[str, Mapping[str, Sequence[str]]],
+    cache: dict[tuple[str, str], str] | None = None,
 ) -> RetrievalPair:
     """Translate-Test input: every non-English query and doc translated term by term into English.
 
@@ -62,6 +64,8 @@ def translate_pair(
         pair: the pair to translate.
         lexicons: language → X→EN lexicon (``{word: [translations]}``, e.g. from
             :func:`load_translation_lexicons` or :func:`csir.lexicon.store.load_lexicon`).
+        cache: ``(language, text)`` → translation, read and filled here: pairs share most of
+            their texts (one caller's lexicons only).
 
     Raises:
         CsirError: a language of the pair has no lexicon (naming it and the expected file).
@@ -81,15 +85,20 @@ def translate_pair(
         )
     normalised = {lang: normalise_lexicon(lexicons[lang], lang) for lang in present - {ENGLISH}}
 
+    memo = {} if cache is None else cache
+
     def translate(texts: Mapping[str, str], langs: Mapping[str, str]) -> tuple[dict, int]:
         out, changed = {}, 0
         for key, text in texts.items():
             lang = langs[key]
             if lang == ENGLISH:
                 out[key] = text
-            else:
-                out[key] = translate_terms(text, normalised[lang])
-                changed += 1
+                continue
+            english = memo.get((lang, text))
+            if english is None:
+                english = memo[lang, text] = translate_terms(text, normalised[lang])
+            out[key] = english
+            changed += 1
         return out, changed
 
     queries, n_queries = translate(pair.queries, pair.query_langs)
