@@ -112,7 +112,6 @@ class Evaluation:
             self._read_collection
         )
         self._lexicons: dict[str, Mapping[str, Sequence[str]]] = {}
-        self._translations: dict[tuple[str, str], str] = {}  # Translate-Test, across pairs
         # ir_datasets: the pivot language's scoreddocs (selected queries, cut for "scoreddocs"
         # candidates), set when its collection is read; they fix every language's documents.
         self._pivot_run: runs.Run | None = None
@@ -329,7 +328,7 @@ class Evaluation:
             return candidates
         if system.kind == TRANSLATE_TEST:
             langs = set(pair.query_langs.values()) | set(pair.doc_langs.values())
-            pair = retrieval.translate_pair(pair, self.lexicons_for(langs), self._translations)
+            pair = retrieval.translate_pair(pair, self.lexicons_for(langs))
         # top_k counts BM25's parallel units, so every candidate they bring is re-ranked.
         top_k = 0 if self.cfg.candidates in ("exhaustive", "bm25") else self.cfg.top_k
         run = rerank.rerank(scorer(), pair.queries, pair.docs, candidates, top_k=top_k)

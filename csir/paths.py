@@ -88,16 +88,29 @@ def resolve_path(value: str | Path) -> Path:
             placeholder would otherwise become a folder named after it).
     """
     text = str(value)
-    if text == BUILD_PLACEHOLDER or text.startswith(BUILD_PLACEHOLDER + "/"):
+    if check_placeholder(text):
         return (build_dir() / text[len(BUILD_PLACEHOLDER) :].lstrip("/")).resolve()
-    if text.startswith("{"):
-        from csir.errors import ConfigError
+    return Path(text).expanduser().resolve()
 
+
+def check_placeholder(value: str, allowed: bool = True) -> bool:
+    """Whether the path parameter ``value`` starts with the ``{build}`` placeholder.
+
+    Raises:
+        ConfigError: a value that starts with ``{`` otherwise (a misspelt placeholder would
+            become a folder named after it), or any placeholder where ``allowed`` is false.
+    """
+    from csir.errors import ConfigError
+
+    given = value == BUILD_PLACEHOLDER or value.startswith(BUILD_PLACEHOLDER + "/")
+    if given and not allowed:
+        raise ConfigError(f"path {value!r}: {BUILD_PLACEHOLDER} is not read here; give the path")
+    if not given and value.startswith("{"):
         raise ConfigError(
-            f"path {text!r}: the only placeholder is {BUILD_PLACEHOLDER!r} at the start "
+            f"path {value!r}: the only placeholder is {BUILD_PLACEHOLDER!r} at the start "
             f"({BUILD_PLACEHOLDER}/04_evaluation-dense: below the build folder); fix the spelling"
         )
-    return Path(text).expanduser().resolve()
+    return given
 
 
 def notebook_dir(name: str) -> Path:

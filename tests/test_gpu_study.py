@@ -58,7 +58,7 @@ def test_read_plan_refuses_shared_or_unreturned_folders(tmp_path, isolated_build
     config.write_text("04_evaluation:\n" + entries, encoding="utf-8")
     with pytest.raises(ConfigError, match=message):
         gpu_study.read_plan(config)
-    with pytest.raises(ConfigError, match="twice.yaml: "):  # the user's file, not a staged copy
+    with pytest.raises(ConfigError, match="twice.yaml: .*" + message):  # not the staged copy
         gpu_study.pack(config, tmp_path / "bundle", wheels_dir=tmp_path)
 
 
@@ -190,6 +190,16 @@ def test_pack_lexicons_keeps_the_words_inside_chinese_clauses(tmp_path):
     assert translated == ["panther 队的 defense 。", "这个 country"]
 
 
+def test_pack_lexicons_cuts_alike_whatever_the_longest_word_or_unicode_form(tmp_path):
+    # the full lexicon's longest word (7 characters) is cut away, so the two segment with
+    # different windows; decomposed kana are matched in NFC, as the keys are
+    lines = "中华人民共和国\tPRC\n共和\trepublic\nが\tga\n"
+    texts = ["共和国", "かか\u3099"]
+    _, translated, cut = _pack_one_lexicon(tmp_path, "ja", lines, texts)
+    assert cut == "共和\trepublic\nが\tga\n"
+    assert translated == ["republic 国", "か ga"]
+
+
 def _record(build: Path, jobs: list[str], translate_test: list[bool]) -> None:
     from csir import io
 
@@ -249,10 +259,11 @@ def test_check_benchmark_refuses_failed_or_missing_parts(tmp_path):
     io.write_json(path, {**good, "parts": {**good["parts"], "score": failed}})
     with pytest.raises(gpu_study.results.CsirError, match="st-bf16"):
         gpu_study.check_benchmark(path)
-    fp32 = {"variants": {"st-bf16": {**variant, "st_dtype": "torch.float32"}}}
-    io.write_json(path, {**good, "parts": {**good["parts"], "score": fp32}})
-    with pytest.raises(gpu_study.results.CsirError, match="ran in torch.float32, not bf16"):
-        gpu_study.check_benchmark(path)
+    for dtype in ("torch.float32", None):  # model_kwargs ignored, or the dtype not recorded
+        fp32 = {"variants": {"st-bf16": {**variant, "st_dtype": dtype}}}
+        io.write_json(path, {**good, "parts": {**good["parts"], "score": fp32}})
+        with pytest.raises(gpu_study.results.CsirError, match=f"ran in {dtype}, not bf16"):
+            gpu_study.check_benchmark(path)
     with pytest.raises(gpu_study.results.CsirError, match="did not run"):
         gpu_study.check_benchmark(tmp_path / "absent.json")
 

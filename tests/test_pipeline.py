@@ -174,6 +174,14 @@ def test_build_placeholder_follows_the_build_folder(tmp_path, monkeypatch):
         paths.resolve_path("{Build}/04_evaluation")
     with pytest.raises(ConfigError, match="quote a path that starts with {build}"):
         pipeline.read_config(write(tmp_path, "05_significance:\n  output_dir: {build}/x\n"))
+    # checked when the configuration is read, before any notebook runs
+    for text, message in [
+        ('05_significance:\n  output_dir: "{biuld}/x"\n', r"05_significance: .*'\{biuld\}/x'"),
+        ("05_significance:\n  output_dir: {build}\n", 'quote it: "{build}/'),
+        ('04_evaluation:\n  dataset_dir: "{build}/x"\n', r"\{build\} is not read here"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            pipeline.read_config(write(tmp_path, text))
 
 
 def test_old_parameter_names_in_a_configuration_reach_notebooks_as_the_new(tmp_path):

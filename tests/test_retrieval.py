@@ -384,13 +384,15 @@ def test_translate_pair(folder):
     both = retrieval.translate_pair(retrieval.make_pair(de, de), {"de": lexicon})
     assert both.docs["0-0"] == "ALPHA one is here <de]. ALPHA two answers <de]."
     assert both.counts["translated_docs"] == 3 and set(both.doc_langs.values()) == {"de"}
-    # a cache shared across pairs gives the same texts and is read before translating
-    cache: dict = {}
-    assert retrieval.translate_pair(pair, {"de": lexicon}, cache).queries == translated.queries
-    assert cache[("de", pair.queries["q2"])] == "query q2 <de]?"
-    cache[("de", pair.queries["q2"])] = "from the cache"
-    again = retrieval.translate_pair(retrieval.make_pair(de, de), {"de": lexicon}, cache)
-    assert again.queries["q2"] == "from the cache" and again.docs == both.docs
+    # a lexicon loaded once memoises its translations across pairs (and models)
+    from csir.codeswitch.switch import normalise_lexicon
+
+    loaded = normalise_lexicon(lexicon, "de")
+    assert retrieval.translate_pair(pair, {"de": loaded}).queries == translated.queries
+    assert loaded.translated[pair.queries["q2"]] == "query q2 <de]?"
+    loaded.translated[pair.queries["q2"]] = "from the memo"
+    again = retrieval.translate_pair(retrieval.make_pair(de, de), {"de": loaded})
+    assert again.queries["q2"] == "from the memo" and again.docs == both.docs
 
 
 def test_translate_pair_missing_lexicon_names_language_and_file(folder):

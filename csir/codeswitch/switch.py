@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -44,10 +44,19 @@ class Replacement(NamedTuple):
 
 class NormalisedLexicon(dict):
     """A lexicon already normalised by :func:`normalise_lexicon` (so it is not done twice), for
-    source language ``lang`` ("" when its script needs no conversion)."""
+    source language ``lang`` ("" when its script needs no conversion). ``translated`` memoises
+    :func:`translate_terms` (text → English), whose result depends on the text and the lexicon
+    alone: corpora repeat texts across pairs and systems."""
 
     lang: str = ""
     _longest_unspaced: int | None = None
+
+    @property
+    def translated(self) -> dict[str, str]:
+        memo = self.__dict__.get("_translated")
+        if memo is None:
+            memo = self.__dict__["_translated"] = {}
+        return memo
 
     def longest_unspaced(self) -> int:
         """Characters of its longest key written in a script without spaces (0: none)."""
@@ -65,9 +74,11 @@ def normalise_lexicon(lexicon: Mapping[str, Iterable[str]], lang: str = "") -> N
     Translate-Test is the lexicon's first line for that word. A lexicon that is already a
     :class:`NormalisedLexicon` of ``lang`` is returned as it is.
     """
-    if isinstance(lexicon, NormalisedLexicon) and lexicon.lang == lang:
-        return lexicon
     form = textlib.script_form(lang)
+    if isinstance(lexicon, NormalisedLexicon) and (
+        lexicon.lang == lang or (form is None and textlib.script_form(lexicon.lang) is None)
+    ):
+        return lexicon
     merged: dict[str, list[str]] = {}
     for source, targets in lexicon.items():
         key = textlib.match_key(source.strip())
@@ -308,38 +319,55 @@ def translate_terms(text: str, lexicon: Lexicon) -> str:
         >>> translate_terms("黑豹的防守。", {"黑豹": ("panther",), "防守": ("defense",)})
         'panther 的 defense 。'
     """
+    memo = lexicon.translated if isinstance(lexicon, NormalisedLexicon) else None
+    if memo is not None and text in memo:
+        return memo[text]
     form = textlib.script_form(getattr(lexicon, "lang", ""))
     tokenized = textlib.Tokenized.from_text(text if form is None else form(text))
     replacements = []
+    longest: int | None = None
     for index, token in enumerate(tokenized.tokens):
         translations = lexicon.get(textlib.match_key(token))
         if translations:
             replacements.append(Replacement(index, index + 1, translations[0], "en"))
         elif textlib.UNSPACED_RUN.search(token):
-            segmented = _translate_unspaced(token, lexicon)
+            if longest is None:
+                longest = (
+                    lexicon.longest_unspaced()
+                    if isinstance(lexicon, NormalisedLexicon)
+                    else _longest_unspaced_key(lexicon)
+                )
+            segmented = _translate_unspaced(token, lexicon, longest)
             if segmented is not None:
                 replacements.append(Replacement(index, index + 1, segmented, "en"))
-    return tokenized.splice(replacements)
+    english = tokenized.splice(replacements)
+    if memo is not None:
+        memo[text] = english
+    return english
 
 
-def _translate_unspaced(token: str, lexicon: Lexicon) -> str | None:
+def unspaced_runs(token: str) -> Iterator[tuple[int, int, str]]:
+    """``(start, end, run)`` of each run of ``token`` in a script written without spaces, the run
+    in its look-up form (:func:`csir.text.match_key`: NFC, so the characters counted are those
+    of the lexicon's keys)."""
+    for run in textlib.UNSPACED_RUN.finditer(token):
+        yield run.start(), run.end(), textlib.match_key(run.group())
+
+
+def _translate_unspaced(token: str, lexicon: Lexicon, longest: int) -> str | None:
     """``token`` with its unspaced-script runs split into the lexicon's longest words (forward
-    maximum matching) and those translated; ``None`` when no word matched."""
-    longest = (
-        lexicon.longest_unspaced()
-        if isinstance(lexicon, NormalisedLexicon)
-        else _longest_unspaced_key(lexicon)
-    )
+    maximum matching, words of at most ``longest`` characters) and those translated; ``None``
+    when no word matched."""
     if not longest:
         return None
     pieces: list[tuple[str, bool]] = []  # (text, is a translation)
     last = 0
-    for run in textlib.UNSPACED_RUN.finditer(token):
-        pieces.append((token[last : run.start()], False))
-        chars, i = run.group(), 0
+    for start, end, chars in unspaced_runs(token):
+        pieces.append((token[last:start], False))
+        i = 0
         while i < len(chars):
             for j in range(min(len(chars), i + longest), i, -1):
-                translations = lexicon.get(textlib.match_key(chars[i:j]))
+                translations = lexicon.get(chars[i:j])
                 if translations:
                     pieces.append((translations[0], True))
                     i = j
@@ -347,7 +375,7 @@ def _translate_unspaced(token: str, lexicon: Lexicon) -> str | None:
             else:
                 pieces.append((chars[i], False))
                 i += 1
-        last = run.end()
+        last = end
     pieces.append((token[last:], False))
     if not any(translated for _, translated in pieces):
         return None

@@ -120,10 +120,13 @@ class NotebookConfig:
                 continue
             value = params[name]
             if not _matches(value, hints[name]):
+                quote = isinstance(value, dict) and paths.BUILD_PLACEHOLDER[1:-1] in value
                 raise ConfigError(
                     f"{cls.__name__}: parameter {name!r} must be {_type_name(hints[name])}, "
                     f"got {type(value).__name__} {value!r}"
+                    + (f' (in YAML, quote it: "{paths.BUILD_PLACEHOLDER}/…")' if quote else "")
                 )
+            _check_path_parameter(name, value)
             values[name] = tuple(value) if isinstance(value, list) else value
         return cls(**values)
 
@@ -145,6 +148,31 @@ class NotebookConfig:
         return {
             k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
         }
+
+
+#: Path parameters read through :func:`csir.paths.resolve_path` (``{build}/…`` allowed); other
+#: ``*_dir``/``*_path`` parameters name outside data, where a placeholder is refused.
+BUILD_RELATIVE = frozenset(
+    {
+        "output_dir",
+        "lexicon_induction_dir",
+        "data_generation_dir",
+        "training_dir",
+        "evaluation_dir",
+        "significance_dir",
+        "model_dirs",
+        "train_file",
+        "test_dict_dir",
+    }
+)
+
+
+def _check_path_parameter(name: str, value: Any) -> None:
+    """Refuse a misspelt ``{build}`` (or one where it is not read) before anything runs."""
+    if name in BUILD_RELATIVE or name.endswith(("_dir", "_dirs", "_path", "_file")):
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(item, str):
+                paths.check_placeholder(item, allowed=name in BUILD_RELATIVE)
 
 
 def notebook_output(given: str, notebook: str) -> Path:

@@ -112,16 +112,16 @@ def _lookup_keys(texts: Iterable[str], lang: str, longest_unspaced: int) -> set[
     """Every key :func:`csir.codeswitch.translate_terms` may look up in ``texts``: each token,
     and each substring of up to ``longest_unspaced`` characters of a token's runs in scripts
     written without spaces (in the language's script form)."""
-    from csir.text import UNSPACED_RUN, Tokenized, match_key, script_form
+    from csir.codeswitch.switch import unspaced_runs
+    from csir.text import Tokenized, match_key, script_form
 
     form = script_form(lang)
     keys: set[str] = set()
     for text in texts:
         for token in Tokenized.from_text(text if form is None else form(text)).tokens:
             keys.add(match_key(token))
-            for run in UNSPACED_RUN.finditer(token) if longest_unspaced else ():
-                chars = run.group()
+            for _, _, chars in unspaced_runs(token) if longest_unspaced else ():
                 for i in range(len(chars)):
                     stop = min(len(chars), i + longest_unspaced)
-                    keys.update(match_key(chars[i:j]) for j in range(i + 1, stop + 1))
+                    keys.update(chars[i:j] for j in range(i + 1, stop + 1))
     return keys

@@ -88,7 +88,7 @@ def read_plan(config_path: str | Path, overrides: dict[str, Any] | None = None) 
                 f"{config_path}: {EVALUATION_NOTEBOOK}[{number}] writes into "
                 f"{cfg.output_dir!r}, outside the build folder that the GPU run sends back; name "
                 f'it below the build folder (output_dir: "{paths.BUILD_PLACEHOLDER}/'
-                f'{Path(cfg.output_dir).name}")'
+                f'{EVALUATION_NOTEBOOK}-{number}")'
             )
         evaluations.append(cfg)
     folders = [str(evaluation_folder(cfg)) for cfg in evaluations]

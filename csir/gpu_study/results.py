@@ -121,7 +121,8 @@ def _full_layers(reference: dict[str, Any]) -> int:
 def check_results(build: str | Path) -> str:
     """One line on an unpacked GPU run; raises when a trained model has no metrics.
 
-    Every notebook 04 entry (``04_evaluation*``) must hold metrics of every trained model, and
+    Every notebook 04 entry (its folder in ``gpu_run.json``) must hold metrics of every trained
+    model, and
     one that ran Translate-Test those of every zero-shot model's Translate-Test.
 
     Raises:
@@ -176,9 +177,9 @@ def check_benchmark(path: str | Path) -> str:
             if "error" in v
         }
     )
-    st_bf16 = parts.get("score", {}).get("variants", {}).get("st-bf16", {})
-    if st_bf16.get("st_dtype", "torch.bfloat16") != "torch.bfloat16":  # model_kwargs ignored
-        failed["score/st-bf16"] = f"ran in {st_bf16['st_dtype']}, not bf16"
+    st_bf16 = parts.get("score", {}).get("variants", {}).get("st-bf16")
+    if st_bf16 and "error" not in st_bf16 and st_bf16.get("st_dtype") != "torch.bfloat16":
+        failed["score/st-bf16"] = f"ran in {st_bf16.get('st_dtype')}, not bf16"
     if failed or report.get("left_out") or not parts:
         raise CsirError(
             f"{path}: parts failed {failed} or were left out {report.get('left_out')}; "

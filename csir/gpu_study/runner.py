@@ -190,11 +190,12 @@ def _check_wheels(site: Path) -> None:
     for name in WHEELS:
         module = WHEEL_MODULES.get(name, name)
         try:
-            where = Path(importlib.import_module(module).__file__ or "").resolve()
+            found = importlib.import_module(module).__file__
         except Exception as err:  # an ImportError, or a library that fails to load
             problems.append(f"{module}: {type(err).__name__}: {err}")
             continue
-        if not where.is_relative_to(site.resolve()):
+        where = Path(found or "<no file>").resolve()
+        if found is None or not where.is_relative_to(site.resolve()):
             problems.append(f"{module}: imported from {where}, not from the bundle's {site}")
     if problems:
         raise CsirError("the bundle's wheels do not work here: " + "; ".join(problems))

@@ -48,24 +48,21 @@ def load_translation_lexicons(
 
 
 def translate_pair(
-    pair: RetrievalPair,
-    lexicons: Mapping[str, Mapping[str, Sequence[str]]],
-    cache: dict[tuple[str, str], str] | None = None,
+    pair: RetrievalPair, lexicons: Mapping[str, Mapping[str, Sequence[str]]]
 ) -> RetrievalPair:
     """Translate-Test input: every non-English query and doc translated term by term into English.
 
     Uses :func:`csir.codeswitch.translate_terms` (first translation of each word the X→EN
     lexicon knows; Chinese in Simplified script, its clauses segmented into the lexicon's
-    words). English texts stay as they are; ``query_langs``/``doc_langs`` keep the
-    original languages and ``translated`` is set. ``counts`` gains ``translated_queries`` and
+    words; memoised per lexicon, so lexicons loaded once translate each text once). English
+    texts stay as they are; ``query_langs``/``doc_langs`` keep the original languages and
+    ``translated`` is set. ``counts`` gains ``translated_queries`` and
     ``translated_docs``.
 
     Args:
         pair: the pair to translate.
         lexicons: language → X→EN lexicon (``{word: [translations]}``, e.g. from
             :func:`load_translation_lexicons` or :func:`csir.lexicon.store.load_lexicon`).
-        cache: ``(language, text)`` → translation, read and filled here: pairs share most of
-            their texts (one caller's lexicons only).
 
     Raises:
         CsirError: a language of the pair has no lexicon (naming it and the expected file).
@@ -85,20 +82,15 @@ def translate_pair(
         )
     normalised = {lang: normalise_lexicon(lexicons[lang], lang) for lang in present - {ENGLISH}}
 
-    memo = {} if cache is None else cache
-
     def translate(texts: Mapping[str, str], langs: Mapping[str, str]) -> tuple[dict, int]:
         out, changed = {}, 0
         for key, text in texts.items():
             lang = langs[key]
             if lang == ENGLISH:
                 out[key] = text
-                continue
-            english = memo.get((lang, text))
-            if english is None:
-                english = memo[lang, text] = translate_terms(text, normalised[lang])
-            out[key] = english
-            changed += 1
+            else:
+                out[key] = translate_terms(text, normalised[lang])
+                changed += 1
         return out, changed
 
     queries, n_queries = translate(pair.queries, pair.query_langs)
