@@ -17,12 +17,12 @@ REFERENCE_RECORD = paths.REPO_ROOT / "benchmarks" / "gpu" / "gpu_study.json"
 #: Notebook 04 on the dense first stage against BM25's, per model: 24 min against 25 min for
 #: the CPU study's 15 models (README, "make study"); no GPU run has measured it yet.
 DENSE_PER_BM25 = 24 / 25
-#: Translating one (pair, draw) term by term for Translate-Test, on one CPU core: 0.08 s on
+#: Translating one (pair, draw) term by term for Translate-Test, on one CPU core: 0.054 s on
 #: average over the 30 of configs/offline-full.yaml's first entry (full lexicons, Chinese
 #: segmented; XQuAD-R sentences, 1,190 questions a pair), measured on these 2-core machines, for
-#: the first zero-shot model of an evaluation; its texts are then cached (0.002 s a run for the
-#: next model). Taken for every Translate-Test run, on the GPU machine's cores too.
-TRANSLATE_S_PER_RUN = 0.08
+#: the first zero-shot model of an evaluation; the lexicons memoise their translations (0.001 s
+#: a run for the next model). Taken for every Translate-Test run, on the GPU machine's cores too.
+TRANSLATE_S_PER_RUN = 0.055
 
 
 def estimate(
@@ -107,7 +107,7 @@ def estimate(
         )
     if tt_s:
         assumed.append(
-            f"Translate-Test: {TRANSLATE_S_PER_RUN:.2f} s of translation a run (measured on CPU) "
+            f"Translate-Test: {TRANSLATE_S_PER_RUN:.3f} s of translation a run (measured on CPU) "
             "on top of a model's measured GPU cost a run"
         )
     out["assumed"] = assumed
