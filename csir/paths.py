@@ -77,11 +77,11 @@ def using_build_dir(folder: str | Path) -> Iterator[None]:
             os.environ["CSIR_BUILD_DIR"] = previous
 
 
-def resolve_path(value: str | Path) -> Path:
+def resolve_path(value: str | Path, relative_to: Path | None = None) -> Path:
     """A path parameter as an absolute path. ``{build}/x`` is ``x`` below :func:`build_dir` (in a
     pipeline run, the configuration's ``build/<config>``, wherever ``CSIR_BUILD_DIR`` puts it);
-    any other value is taken as given, ``~`` expanded, relative to the working directory (the
-    repository root in the notebooks).
+    any other value is taken as given, ``~`` expanded, relative to ``relative_to`` (default: the
+    working directory, which is the repository root in the notebooks).
 
     Raises:
         ConfigError: a value that starts with ``{`` but not with ``{build}/`` (a misspelt
@@ -90,7 +90,8 @@ def resolve_path(value: str | Path) -> Path:
     text = str(value)
     if check_placeholder(text):
         return (build_dir() / text[len(BUILD_PLACEHOLDER) :].lstrip("/")).resolve()
-    return Path(text).expanduser().resolve()
+    path = Path(text).expanduser()
+    return (path if relative_to is None else relative_to / path).resolve()
 
 
 def check_placeholder(value: str, allowed: bool = True) -> bool:

@@ -248,10 +248,7 @@ def parameter_path(value: str, build: Path) -> Path:
     """A path parameter of a run whose build folder is ``build``, as the notebook resolves it
     (relative paths from the repository root, where the notebooks execute)."""
     with paths.using_build_dir(build):
-        if paths.check_placeholder(value):
-            return paths.resolve_path(value)
-    folder = Path(value).expanduser()
-    return (folder if folder.is_absolute() else paths.REPO_ROOT / folder).resolve()
+        return paths.resolve_path(value, relative_to=paths.REPO_ROOT)
 
 
 def results_folder(run: Run) -> Path:

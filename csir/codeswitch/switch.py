@@ -49,14 +49,8 @@ class NormalisedLexicon(dict):
     alone: corpora repeat texts across pairs and systems."""
 
     lang: str = ""
+    translated: dict[str, str]
     _longest_unspaced: int | None = None
-
-    @property
-    def translated(self) -> dict[str, str]:
-        memo = self.__dict__.get("_translated")
-        if memo is None:
-            memo = self.__dict__["_translated"] = {}
-        return memo
 
     def longest_unspaced(self) -> int:
         """Characters of its longest key written in a script without spaces (0: none)."""
@@ -93,6 +87,7 @@ def normalise_lexicon(lexicon: Mapping[str, Iterable[str]], lang: str = "") -> N
                 bucket.append(target)
     out = NormalisedLexicon((key, tuple(values)) for key, values in merged.items() if values)
     out.lang = lang
+    out.translated = {}
     return out
 
 
