@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from csir import io, languages, mining, paths
+from csir import io, languages, mining, mining_stats, paths
 from csir.config.mining import MiningConfig
 from csir.data import bitext
 from csir.ids import BI_ENCODER, BL_CS, CS_METHODS, SystemId
@@ -49,6 +49,8 @@ RESULT_PARAMETERS = (
 )  # fmt: skip
 FIGURE = "fig_mining"
 TABLE = "table_mining.tex"
+SOURCES = "mining_sources.parquet"
+SIGNIFICANCE = "mining_significance.csv"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +103,7 @@ class BitextMining:
         self.encoders = self._find_encoders()
         self.written: list[str] = []
         self.timings: dict[str, float] = {}
+        self.significant: pd.DataFrame | None = None
 
     def _build_tasks(self) -> dict[tuple[str, str], dict[str, bitext.MiningTask]]:
         """``(dataset, pair) -> {"dev": task, "test": task}``."""
@@ -181,13 +184,14 @@ class BitextMining:
             vectors.update({(lang, text): embedded[i] for i, text in enumerate(ordered)})
         return vectors
 
-    def mine_encoder(self, spec: EncoderSpec) -> pd.DataFrame:
-        """Rows of one encoder: every task pair × scoring."""
+    def mine_encoder(self, spec: EncoderSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """One encoder's result rows (every task pair × scoring) and what each test source
+        contributed to them (:data:`csir.mining_stats.SOURCE_COLUMNS`)."""
         import torch
 
         began = time.perf_counter()
         vectors = self._embed(spec)
-        rows = []
+        rows, sources = [], []
         for (dataset, _pair), splits in self.tasks.items():
             sides = {}
             for split, task in splits.items():
@@ -195,6 +199,7 @@ class BitextMining:
                 tgt = torch.stack([vectors[(task.tgt_lang, t)] for t in task.tgt.values()])
                 sides[split] = (src, tgt, mining.gold_rows(task.gold, task.src, task.tgt))
             test = splits["test"]
+            pair = f"{test.src_lang}-{test.tgt_lang}"
             for scoring in self.cfg.scorings:
                 result = mining.evaluate(
                     *sides["dev"], *sides["test"], scoring, k=self.cfg.k, device=self.cfg.device
@@ -206,17 +211,29 @@ class BitextMining:
                         "unit": self.cfg.unit if dataset != "bucc" else "sentence",
                         "src_lang": test.src_lang,
                         "tgt_lang": test.tgt_lang,
-                        "pair": f"{test.src_lang}-{test.tgt_lang}",
+                        "pair": pair,
                         **result.row(),
                     }
                 )
+                outcomes = dataclasses.asdict(result.outcomes)
+                sources.append(
+                    pd.DataFrame({"source": list(test.src), **outcomes}).assign(
+                        encoder=spec.system, dataset=dataset, pair=pair, scoring=scoring
+                    )
+                )
         self.timings[spec.system] = round(time.perf_counter() - began, 2)
-        return pd.DataFrame(rows)
+        columns = list(mining_stats.SOURCE_COLUMNS)
+        return pd.DataFrame(rows), pd.concat(sources, ignore_index=True)[columns]
 
     def run_all(self) -> pd.DataFrame:
-        """Mine with every encoder; write ``mining.csv`` and ``mining_summary.csv``."""
-        frames = [self._cached_or_mined(spec) for spec in self.encoders]
+        """Mine with every encoder; write ``mining.csv``, ``mining_summary.csv`` and
+        ``mining_sources.parquet`` (each test source's outcome per encoder)."""
+        frames, sources = zip(*(self._cached_or_mined(spec) for spec in self.encoders), strict=True)
         rows = pd.concat(frames, ignore_index=True)
+        self.sources = pd.concat(sources, ignore_index=True)
+        with io.atomic_path(self.out / SOURCES) as tmp:
+            self.sources.to_parquet(tmp, index=False)
+        self.written.append(SOURCES)
         parsed = pd.DataFrame([parse_system(name) for name in rows["encoder"]])
         several = parsed.loc[parsed["backbone"] != BI_ENCODER, "backbone"].nunique() > 1
         rows.insert(1, "label", [encoder_label(e, several) for e in rows["encoder"]])
@@ -235,22 +252,82 @@ class BitextMining:
         weights = model_fingerprint(spec.path) if spec.trained else spec.path
         return {"encoder": spec.system, "weights": weights, **params}
 
-    def _cached_or_mined(self, spec: EncoderSpec) -> pd.DataFrame:
-        """The encoder's rows from ``per_encoder/`` when its settings match, else mined now and
-        stored there (a killed run resumes with the encoders it had not finished)."""
+    def _cached_or_mined(self, spec: EncoderSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The encoder's rows and per-source outcomes from ``per_encoder/`` when its settings
+        match, else mined now and stored there (a killed run resumes with the encoders it had
+        not finished)."""
         folder = self.out / "per_encoder" / spec.system
         settings = self._settings(spec)
-        done = (folder / "settings.json").is_file() and (folder / "rows.csv").is_file()
-        if done and io.read_json(folder / "settings.json") == settings:
+        files = [folder / name for name in ("settings.json", "rows.csv", "sources.parquet")]
+        if all(f.is_file() for f in files) and io.read_json(files[0]) == settings:
             _log.info("reusing the rows of %s", spec.system)
-            return pd.read_csv(folder / "rows.csv")
+            sources = pd.read_parquet(files[2])
+            return pd.read_csv(files[1]), sources.astype({"source": str, "pair": str})
         _log.info("mining with %s", spec.system)
-        rows = self.mine_encoder(spec)
+        rows, sources = self.mine_encoder(spec)
         folder.mkdir(parents=True, exist_ok=True)
-        with io.atomic_write(folder / "rows.csv") as fh:
+        files[0].unlink(missing_ok=True)  # the settings are written last: they mark it complete
+        with io.atomic_write(files[1]) as fh:
             rows.to_csv(fh, index=False)
-        io.write_json(folder / "settings.json", settings)
-        return rows
+        with io.atomic_path(files[2]) as tmp:
+            sources.to_parquet(tmp, index=False)
+        io.write_json(files[0], settings)
+        return rows, sources
+
+    def significance(self) -> pd.DataFrame:
+        """Paired bootstrap tests over the test sources (:mod:`csir.mining_stats`): every trained
+        encoder against the untrained backbone, and every code-switched one against zero-shot;
+        written to ``mining_significance.csv`` with each encoder's figure label."""
+        cfg = self.cfg
+        comparisons = mining_stats.mining_baselines(self.sources["encoder"].unique())
+        table = mining_stats.compare_encoders(
+            self.sources,
+            comparisons,
+            measures=MEASURES,
+            correction=cfg.correction,
+            alpha=cfg.alpha,
+            n_resamples=cfg.n_resamples,
+            seed=cfg.seed,
+        )
+        labels = dict(zip(self.rows["encoder"], self.rows["label"], strict=True))
+        labels = {SystemId.parse(e).without_seed().name: label for e, label in labels.items()}
+        table.insert(0, "label", table["system"].map(labels))
+        table.insert(1, "baseline_label", table["baseline"].map(labels))
+        self.significant = table
+        self._write_csv(table, SIGNIFICANCE)
+        return table
+
+    def _marks(self, scoring: str) -> dict[tuple[str, str, str], str]:
+        """``(label, pair, measure) -> marks`` of significant differences once
+        :meth:`significance` ran: † against the backbone, ‡ against zero-shot."""
+        if self.significant is None:
+            return {}
+        table = self.significant
+        table = table[(table["scoring"] == scoring) & table["significant"]]
+        marks: dict[tuple[str, str, str], str] = {}
+        for row in table.itertuples():
+            mark = "‡" if SystemId.parse(row.baseline).is_zero_shot else "†"
+            key = (row.label, row.pair, row.measure)
+            marks[key] = "".join(sorted(marks.get(key, "") + mark))
+        return marks
+
+    def significance_table(self, scoring: str = "margin") -> pd.DataFrame:
+        """Labels × (pair, measure) of one scoring: ``delta`` against each baseline, ``*`` where
+        it is significant after the correction."""
+        rows = self.significant[self.significant["scoring"] == scoring]
+        cells = [
+            f"{d:+.3f}{'*' if sig else ''}"
+            for d, sig in zip(rows["delta"], rows["significant"], strict=True)
+        ]
+        wide = rows.assign(cell=cells, versus="vs " + rows["baseline_label"]).pivot_table(
+            index=["versus", "label"],
+            columns=["pair", "measure"],
+            values="cell",
+            aggfunc="first",
+            sort=False,
+        )
+        wide.columns.names = [None, None]
+        return wide
 
     @staticmethod
     def summarise(rows: pd.DataFrame) -> pd.DataFrame:
@@ -263,6 +340,18 @@ class BitextMining:
         )
         return seed_mean(long, ["label", "dataset", "pair", "scoring", "measure"])
 
+    def detectable(self) -> pd.DataFrame:
+        """Per measure and baseline: comparisons, how many were significant, and the median
+        minimum detectable effect and absolute difference (what the study could have seen)."""
+        table = self.significant[~self.significant["identical"]]
+        grouped = table.groupby(["measure", "baseline_label"], sort=False)
+        return grouped.agg(
+            comparisons=("delta", "size"),
+            significant=("significant", "sum"),
+            median_mde=("mde", "median"),
+            median_abs_delta=("delta", lambda d: float(d.abs().median())),
+        ).reset_index()
+
     def _write_csv(self, frame: pd.DataFrame, name: str) -> Path:
         path = self.out / name
         with io.atomic_write(path) as fh:
@@ -271,10 +360,14 @@ class BitextMining:
         return path
 
     def table(self, scoring: str = "margin") -> pd.DataFrame:
-        """Encoders × pairs of one scoring: ``accuracy / F1`` cells, mean (± sd over seeds)."""
+        """Encoders × pairs of one scoring: ``accuracy / F1`` cells, mean (± sd over seeds),
+        marked † / ‡ where significantly different from the backbone / zero-shot once
+        :meth:`significance` ran."""
         rows = self.summary[self.summary["scoring"] == scoring]
-        columns = zip(rows["mean"], rows["sd"], rows["n_seeds"], strict=True)
-        cells = [mean_sd(m, s, n) for m, s, n in columns]
+        marks = self._marks(scoring)
+        values = zip(rows["mean"], rows["sd"], rows["n_seeds"], strict=True)
+        keys = zip(rows["label"], rows["pair"], rows["measure"], strict=True)
+        cells = [mean_sd(*v) + marks.get(k, "") for v, k in zip(values, keys, strict=True)]
         wide = rows.assign(cell=cells).pivot_table(
             index="label", columns=["pair", "measure"], values="cell", aggfunc="first", sort=False
         )
@@ -287,12 +380,19 @@ class BitextMining:
     def write_latex(self) -> Path:
         """``table_mining.tex``: one block per scoring, accuracy and F1 per pair."""
         parts = []
+        marked = (
+            ""
+            if self.significant is None
+            else "; $^\\dagger$/$^\\ddagger$: significantly different from the untrained "
+            f"backbone / zero-shot (paired bootstrap over test sources, {self.cfg.correction}, "
+            f"alpha {self.cfg.alpha:g})"
+        )
         for scoring in self.cfg.scorings:
-            wide = self.table(scoring).map(lambda c: c.replace("±", "$\\pm$"))
+            wide = self.table(scoring).map(_latex_cell)
             wide = wide.rename(columns=lambda c: {"accuracy": "Acc.", "f1": "F1"}.get(c, c))
             parts.append(
                 f"% {SCORING_LABELS[scoring]} (k = {self.cfg.k}): test-split accuracy and mining "
-                "F1 at the dev split's threshold; mean $\\pm$ sd over training seeds.\n"
+                f"F1 at the dev split's threshold; mean $\\pm$ sd over training seeds{marked}.\n"
                 + wide.fillna("–").to_latex(
                     escape=False,
                     multicolumn=True,
@@ -338,6 +438,12 @@ class BitextMining:
         path = self.out / "parameters.json"
         io.write_json(path, record)
         return path
+
+
+def _latex_cell(cell: str) -> str:
+    for text, latex in (("±", "$\\pm$"), ("†", "$^\\dagger$"), ("‡", "$^\\ddagger$")):
+        cell = cell.replace(text, latex)
+    return cell
 
 
 def labels_in_order(labels: Sequence[str]) -> list[str]:

@@ -78,10 +78,33 @@ def load_encoder(name_or_path: str, device: str | torch.device = "cpu") -> PreTr
 
     path = resolve_backbone(name_or_path)
     kwargs: dict[str, Any] = {"trust_remote_code": False}
-    if _is_converted(path):
-        kwargs["add_pooling_layer"] = False  # the 4-bit file has no pooler weights
+    if _is_converted(path) or _saved_without_pooler(path):
+        # no pooler weights (the 4-bit file, an encoder csir saved): a pooler would be random,
+        # unused by mean pooling, and reported as missing on every load
+        kwargs["add_pooling_layer"] = False
     model = AutoModel.from_pretrained(path, **kwargs)
     return model.to(device).eval()
+
+
+def _saved_without_pooler(path: str) -> bool:
+    """A local safetensors checkpoint without pooler weights whose model class can leave the
+    pooler out (BERT, XLM-R)."""
+    import inspect
+
+    from safetensors import safe_open
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING
+
+    weights = Path(path) / "model.safetensors"
+    if not weights.is_file():
+        return False
+    with safe_open(str(weights), "pt") as fh:
+        if any(".pooler." in f".{key}" for key in fh.keys()):  # noqa: SIM118 (not a dict)
+            return False
+    model_class = MODEL_MAPPING.get(type(AutoConfig.from_pretrained(path)), None)
+    return model_class is not None and (
+        "add_pooling_layer" in inspect.signature(model_class.__init__).parameters
+    )
 
 
 def mean_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -170,11 +170,79 @@ def best_threshold(scores: np.ndarray, hits: np.ndarray, n_gold: int) -> PRF:
 
 
 @dataclasses.dataclass(frozen=True)
+class SourceOutcomes:
+    """What each source of a test split contributed to its measures, in source-row order.
+
+    Accuracy and mining F1 are ratios of sums over sources (:func:`source_measure`), so a paired
+    bootstrap resamples these rows (:mod:`csir.mining_stats`).
+
+    Attributes:
+        n_gold: the source's gold pairs (0: no translation of it among the targets).
+        correct: its best target is one of its gold pairs.
+        mined: its best target scored at or above the threshold (it is a mined pair).
+    """
+
+    n_gold: np.ndarray
+    correct: np.ndarray
+    mined: np.ndarray
+
+
+def source_outcomes(
+    best: np.ndarray, scores: np.ndarray, gold: Pairs, threshold: float
+) -> SourceOutcomes:
+    """Each source's :class:`SourceOutcomes` from its best target, that target's score and the
+    mining threshold."""
+    n_gold = np.zeros(len(best), dtype=np.int64)
+    for source, _ in gold:
+        n_gold[source] += 1
+    return SourceOutcomes(n_gold, correct(best, gold), np.asarray(scores) >= threshold)
+
+
+def source_terms(
+    name: str, n_gold: np.ndarray, correct: np.ndarray, mined: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each source's numerator and denominator of ``accuracy`` or ``f1`` (float64): the measure
+    of any multiset of sources is the ratio of their sums (:func:`ratio_of_sums`).
+
+    Accuracy counts sources with a gold pair (hit if the best target is gold); F1 is
+    ``2 · TP / (mined + gold pairs)``, the harmonic mean of precision and recall.
+    """
+    n_gold = np.asarray(n_gold)
+    correct, mined = np.asarray(correct, dtype=bool), np.asarray(mined, dtype=bool)
+    if name == "accuracy":
+        judged = n_gold > 0
+        return (correct & judged).astype(np.float64), np.broadcast_to(judged, correct.shape).astype(
+            np.float64
+        )
+    if name == "f1":
+        return 2 * (correct & mined).astype(np.float64), (mined + n_gold).astype(np.float64)
+    raise ValueError(f"measure {name!r} must be 'accuracy' or 'f1'")
+
+
+def ratio_of_sums(numerator: np.ndarray, denominator: np.ndarray, name: str) -> np.ndarray:
+    """``Σ numerator / Σ denominator`` over the last axis; an empty denominator gives NaN for
+    accuracy (nothing to judge) and 0 for F1 (nothing mined, nothing gold)."""
+    top, bottom = numerator.sum(axis=-1), denominator.sum(axis=-1)
+    empty = math.nan if name == "accuracy" else 0.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(bottom > 0, top / np.where(bottom > 0, bottom, 1), empty)
+
+
+def source_measure(
+    name: str, n_gold: np.ndarray, correct: np.ndarray, mined: np.ndarray
+) -> np.ndarray:
+    """``accuracy`` or ``f1`` from per-source outcomes over the last axis; equal to
+    :func:`accuracy` and :func:`prf_at`'s F1."""
+    return ratio_of_sums(*source_terms(name, n_gold, correct, mined), name)
+
+
+@dataclasses.dataclass(frozen=True)
 class MiningResult:
     """One scoring on one test split, its threshold chosen on the dev split.
 
     ``accuracy`` is Tatoeba's on the test split; ``precision``/``recall``/``f1`` are the test
-    split's at ``threshold``; ``dev_f1`` is the F1 the threshold reached on the dev split.
+    split's at ``threshold``; ``dev_f1`` is the F1 the threshold reached on the dev split;
+    ``outcomes`` holds what each test source contributed (for paired tests between encoders).
     """
 
     scoring: str
@@ -189,10 +257,12 @@ class MiningResult:
     n_targets: int
     n_gold: int
     n_mined: int
+    outcomes: SourceOutcomes | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def row(self) -> dict[str, float | int | str]:
-        """A flat dict for a results table."""
-        return dataclasses.asdict(self)
+        """A flat dict for a results table (without the per-source outcomes)."""
+        fields = dataclasses.fields(self)
+        return {f.name: getattr(self, f.name) for f in fields if f.name != "outcomes"}
 
 
 def evaluate(
@@ -216,6 +286,7 @@ def evaluate(
     chosen = best_threshold(dev_best.scores[:, 0], correct(dev_best.best, dev_gold), len(dev_gold))
     test_best = mine(src, tgt, scoring, k=k, chunk_size=chunk_size, device=device)
     at = prf_at(test_best.scores[:, 0], correct(test_best.best, gold), len(gold), chosen.threshold)
+    outcomes = source_outcomes(test_best.best, test_best.scores[:, 0], gold, chosen.threshold)
     return MiningResult(
         scoring=scoring,
         k=k,
@@ -229,6 +300,7 @@ def evaluate(
         n_targets=len(tgt),
         n_gold=len(gold),
         n_mined=at.n_mined,
+        outcomes=outcomes,
     )
 
 

@@ -150,6 +150,26 @@ def test_segment_model_saves_loads_and_scores_identically(tmp_path, tiny_encoder
     assert all(torch.equal(a[k], b[k]) for k in b)
 
 
+def test_an_encoder_saved_without_pooler_loads_without_one(tmp_path, tiny_encoder, caplog):
+    """No random, unused pooler and no 'pooler MISSING' report when a saved encoder has none."""
+    from transformers import BertModel
+
+    with_pooler = backbones.load_encoder(str(tiny_encoder))
+    assert with_pooler.pooler is not None  # its weights are in the folder: kept
+    bare = BertModel(with_pooler.config, add_pooling_layer=False)
+    bare.load_state_dict({k: v for k, v in with_pooler.state_dict().items() if "pooler" not in k})
+    model = ranker.SegmentCosineRanker(bare, HeadSpec(joint_layers=0))
+    ranker.save_ranker(model, tmp_path / "bare")
+    backbones.load_tokenizer(str(tiny_encoder)).save_pretrained(tmp_path / "bare")
+    with caplog.at_level("WARNING"):
+        loaded = ranker.load_ranker(tmp_path / "bare")
+    assert loaded.encoder.pooler is None and "MISSING" not in caplog.text
+    tokenizer = backbones.load_tokenizer(str(tiny_encoder))
+    before = Reranker.from_model(model, tokenizer, ScoringOptions(device="cpu")).score(PAIRS)
+    after = Reranker(tmp_path / "bare", ScoringOptions(device="cpu")).score(PAIRS)
+    np.testing.assert_array_equal(before, after)
+
+
 def test_classifier_saves_loads_and_scores_identically(tmp_path, tiny_cross_encoder):
     model = ranker.load_ranker(tiny_cross_encoder)
     tokenizer = backbones.load_tokenizer(str(tiny_cross_encoder))

@@ -103,6 +103,32 @@ def test_accuracy_counts_only_sources_with_a_translation():
     assert mining.correct(best, gold).tolist() == [True, False, True, False]
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_per_source_measures_equal_the_split_measures(seed):
+    rng = np.random.default_rng(seed)
+    n = 40
+    best, scores = rng.integers(0, 30, n), rng.random(n)
+    gold = {
+        (int(s), int(t))
+        for s, t in zip(rng.integers(0, n, 25), rng.integers(0, 30, 25), strict=True)
+    }
+    gold |= {(int(s), int(best[s])) for s in rng.integers(0, n, 10)}  # some sources hit
+    threshold = float(np.quantile(scores, 0.4))
+    outcomes = mining.source_outcomes(best, scores, gold, threshold)
+    hits = mining.correct(best, gold)
+    assert outcomes.n_gold.sum() == len(gold) and outcomes.n_gold.max() >= 1
+    assert mining.source_measure("accuracy", **vars(outcomes)) == pytest.approx(
+        mining.accuracy(best, gold)
+    )
+    assert mining.source_measure("f1", **vars(outcomes)) == pytest.approx(
+        mining.prf_at(scores, hits, len(gold), threshold).f1
+    )
+    assert math.isnan(mining.source_measure("accuracy", [0, 0], [False, False], [True, True]))
+    assert mining.source_measure("f1", [0, 0], [False, False], [False, False]) == 0.0
+    with pytest.raises(ValueError, match="measure 'mrr'"):
+        mining.source_measure("mrr", [1], [True], [True])
+
+
 def test_dev_threshold_is_applied_to_the_test_split():
     # identical translations score 1.0; unrelated sources point at an orthogonal distractor
     eye = np.eye(6)
@@ -112,6 +138,9 @@ def test_dev_threshold_is_applied_to_the_test_split():
     assert result.dev_f1 == 1.0 and result.f1 == 1.0 and result.accuracy == 1.0
     assert result.threshold == pytest.approx(1.0)
     assert (result.n_sources, result.n_targets, result.n_gold, result.n_mined) == (4, 3, 2, 2)
+    assert result.outcomes.n_gold.tolist() == [1, 1, 0, 0]
+    assert result.outcomes.correct.tolist() == [True, True, False, False]
+    assert "outcomes" not in result.row()
     assert mining.gold_rows({("a", "y")}, ["b", "a"], ["x", "y"]) == {(1, 1)}
 
 
@@ -289,6 +318,9 @@ def test_mining_config_smoke_only_shrinks_sizes():
         ({"unit": "sentence"}, "unit 'sentence'"),
         ({"pairs": [], "bucc_pairs": []}, "both empty"),
         ({"parallel_share": 0.0}, "parallel_share"),
+        ({"correction": "fdr"}, "correction 'fdr'"),
+        ({"alpha": 1.0}, "alpha"),
+        ({"n_resamples": 10}, "n_resamples"),
         ({"colour": "red"}, "unknown parameter"),
     ],
 )
@@ -366,11 +398,33 @@ def test_engine_mines_with_trained_encoders_of_both_heads(squad_folder, tmp_path
     run.write_parameters()
     written = {p.name for p in (tmp_path / "out").iterdir()}
     assert {"mining.csv", "mining_summary.csv", "fig_mining.png", "fig_mining.csv"} <= written
-    assert {"table_mining.tex", "parameters.json"} <= written
+    assert {"table_mining.tex", "parameters.json", "mining_sources.parquet"} <= written
+    # per-source outcomes add up to the reported measures, per encoder, pair and scoring
+    for (encoder, pair, scoring), part in run.sources.groupby(["encoder", "pair", "scoring"]):
+        row = rows[(rows["encoder"] == encoder) & (rows["pair"] == pair)]
+        row = row[row["scoring"] == scoring].iloc[0]
+        for measure in ("accuracy", "f1"):
+            value = mining.source_measure(measure, part["n_gold"], part["correct"], part["mined"])
+            assert value == pytest.approx(row[measure])
+    table = run.significance()
+    assert set(zip(table["label"], table["baseline_label"], strict=True)) == {
+        ("BL-CS en-de p=0.5", "Zero-shot")
+    }  # no backbone encoder here: code-switching against zero-shot only
+    assert len(table) == 2 * 2 * 2 and set(table["n_seeds"]) == {2}  # pairs x scorings x measures
+    assert (tmp_path / "out" / "mining_significance.csv").is_file()
+    assert run.significance_table("margin").shape == (1, 4)
+    assert "paired bootstrap" in run.write_latex().read_text()
+    run.significant = table.assign(significant=True)  # every difference marked
+    marked = run.table("margin").loc["BL-CS en-de p=0.5"]
+    assert (
+        all(cell.endswith("‡") for cell in marked)
+        and "$^\\ddagger$" in run.write_latex().read_text()
+    )
     assert encoder_label("bi-encoder/e5-small-offline") == "Backbone (untrained)"
     # a rerun reuses every encoder's rows; changed settings mine again
     again = BitextMining(cfg)
     again.mine_encoder = None  # would fail if called
     pd.testing.assert_frame_equal(again.run_all(), rows, check_dtype=False)
+    pd.testing.assert_frame_equal(again.sources, run.sources, check_dtype=False)
     changed = BitextMining(dataclasses.replace(cfg, k=2))
     assert set(changed.run_all()["k"]) == {2}

@@ -14,6 +14,7 @@ from csir.config.base import (
     require,
     require_distinct,
 )
+from csir.config.significance import SignificanceConfig
 from csir.config.training import TrainingConfig
 from csir.devices import check_device_name
 
@@ -31,6 +32,8 @@ class MiningConfig(NotebookConfig):
     SMOKE_PAIRS: ClassVar[int] = 2
     SMOKE_MAX_SOURCES: ClassVar[int] = 24
     SMOKE_DPI: ClassVar[int] = 100
+    SMOKE_RESAMPLES: ClassVar[int] = 1000
+    CORRECTIONS: ClassVar[tuple[str, ...]] = SignificanceConfig.CORRECTIONS
 
     dataset_dir: str = ""
     unit: str = "question"
@@ -53,6 +56,9 @@ class MiningConfig(NotebookConfig):
     batch_size: int = 64
     max_length: int = 128
     device: str = "auto"
+    correction: str = "bonferroni"
+    alpha: float = 0.05
+    n_resamples: int = 10000
     formats: tuple[str, ...] = ("pdf", "png")
     dpi: int = 300
     output_dir: str = ""
@@ -67,6 +73,7 @@ class MiningConfig(NotebookConfig):
         cap = self.SMOKE_MAX_SOURCES
         object.__setattr__(self, "max_sources", min(self.max_sources or cap, cap))
         object.__setattr__(self, "dpi", min(self.dpi, self.SMOKE_DPI))
+        object.__setattr__(self, "n_resamples", min(self.n_resamples, self.SMOKE_RESAMPLES))
 
     def validate(self) -> None:
         require(self.unit in self.UNITS, f"unit {self.unit!r} must be one of {self.UNITS}")
@@ -95,6 +102,12 @@ class MiningConfig(NotebookConfig):
         require(not bad and len(self.formats) > 0, f"formats must be among {self.FORMATS}")
         require(50 <= self.dpi <= 1200, "dpi must be in [50, 1200]")
         check_device_name(self.device)
+        require(
+            self.correction in self.CORRECTIONS,
+            f"correction {self.correction!r} must be one of {self.CORRECTIONS}",
+        )
+        require(0.0 < self.alpha < 1.0, "alpha must be in (0, 1)")
+        require(self.n_resamples >= 100, "n_resamples must be >= 100")
 
     def models_path(self) -> Path:
         """``models/`` of notebook 03's output folder (``training_dir``)."""
