@@ -25,6 +25,7 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 
+import regex
 from nltk.tokenize.treebank import TreebankWordDetokenizer, TreebankWordTokenizer
 
 # Flags that mean the same in `regex` and `re`; `regex`'s VERSION0/UNICODE bits are defaults in re.
@@ -260,6 +261,41 @@ def match_key(word: str) -> str:
 UNSPACED_RUN = re.compile(
     "[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]+"
 )
+
+
+#: A word for retrieval: letters with their combining marks, and digits. ``\w`` has no marks,
+#: so bm25s's ``\w\w+`` cuts Devanagari and Thai words at every vowel sign.
+_TERM = regex.compile(r"[\p{L}\p{M}\p{N}]+")
+
+
+def retrieval_terms(text: str) -> list[str]:
+    """The terms a lexical retriever (BM25) indexes for ``text``, in order.
+
+    Words are runs of letters, combining marks and digits in :func:`match_key` form; words of
+    one character are dropped, as bm25s's ``\\w\\w+`` does. Runs of scripts written without
+    spaces (:data:`UNSPACED_RUN`: Han, kana, Thai) have no word boundaries to find, so they become
+    overlapping character bigrams (a lone character stays a term), the standard indexing of such
+    text (Lucene's CJK analyser).
+
+    Example:
+        >>> retrieval_terms("Who won Super Bowl 50? 谁赢得了比赛")
+        ['who', 'won', 'super', 'bowl', '50', '谁赢', '赢得', '得了', '了比', '比赛']
+    """
+    terms: list[str] = []
+
+    def spaced(part: str) -> None:
+        if len(part) >= 2:
+            terms.append(part)
+
+    for word in _TERM.findall(match_key(text)):
+        start = 0
+        for run in UNSPACED_RUN.finditer(word):
+            spaced(word[start : run.start()])
+            chars = run.group()
+            terms.extend(chars[i : i + 2] for i in range(max(1, len(chars) - 1)))
+            start = run.end()
+        spaced(word[start:])
+    return terms
 
 
 @functools.lru_cache(maxsize=1)

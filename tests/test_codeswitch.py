@@ -173,6 +173,21 @@ def test_translate_terms_segments_chinese_into_the_lexicons_words():
     assert cs.normalise_lexicon(zh_en, "zh") is zh_en
 
 
+def test_code_switching_into_chinese_inserts_simplified_words():
+    """MUSE's en-zh translations are largely Traditional; the evaluation texts are Simplified."""
+    en_zh = cs.normalise_lexicon({"country": ["國家", "国家"], "dog": ["狗"]}, target_lang="zh")
+    assert en_zh["country"] == ("国家",) and en_zh["dog"] == ("狗",)  # merged once converted
+    assert cs.normalise_lexicon(en_zh, target_lang="zh") is en_zh
+    assert cs.normalise_lexicon({"country": ["國家"]})["country"] == ("國家",)  # no language
+    titles = cs.normalise_phrase_lexicon({"Hong Kong": ["香港特別行政區"]}, target_lang="zh")
+    assert titles["hong kong"] == ("香港特别行政区",)
+    switcher = cs.RecordSwitcher(
+        cs.Job("bl-cs", "en-zh", 1.0, ("zh",)), 0, STOP, {"zh": {"country": ["國家"]}}
+    )
+    batch = switcher({"query": ["Which country?"], "passage": ["A country."]}, [0])
+    assert batch["passage"][0] == "A 国家."  # BL-CS en-zh: English queries, Chinese passages
+
+
 def test_count_switches_counts_non_stopword_words_only():
     tokens = ["The", "big", "house", "is", "red", ".", "1998"]
     replacements = [
@@ -381,7 +396,7 @@ class Exploding(dict):
 
 def test_failed_generation_leaves_no_partial_files(pairs, tmp_path: Path, monkeypatch):
     job = cs.Job("bl-cs", "en-de", 1.0, ("de",))
-    monkeypatch.setattr("csir.codeswitch.switch.normalise_lexicon", lambda lex: Exploding(lex))
+    monkeypatch.setattr("csir.codeswitch.switch.normalise_lexicon", lambda lex, **_: Exploding(lex))
     with pytest.raises(RuntimeError, match="boom"):
         generate(pairs, job, tmp_path)
     assert list(job.directory(tmp_path).iterdir()) == []
@@ -392,7 +407,7 @@ def test_failed_regeneration_keeps_previous_files(pairs, tmp_path: Path, monkeyp
     generate(pairs, job, tmp_path)
     folder = job.directory(tmp_path)
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    monkeypatch.setattr("csir.codeswitch.switch.normalise_lexicon", lambda lex: Exploding(lex))
+    monkeypatch.setattr("csir.codeswitch.switch.normalise_lexicon", lambda lex, **_: Exploding(lex))
     with pytest.raises(RuntimeError, match="boom"):
         generate(pairs, job, tmp_path, seed=2)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before

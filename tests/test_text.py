@@ -90,3 +90,20 @@ def test_stopwords_and_words():
         stopwordlists.stopwords("xx")
     assert textlib.is_word("house") and textlib.is_word("n't") and textlib.is_word("Müller")
     assert not textlib.is_word("?") and not textlib.is_word("1998") and not textlib.is_word("--")
+
+
+@pytest.mark.parametrize(
+    ("text", "terms"),
+    [
+        ("Who won Super Bowl 50?", ["who", "won", "super", "bowl", "50"]),
+        ("Don't a_b CAFE\u0301", ["don", "café"]),  # one-letter words dropped, NFC lower case
+        ("पैंथर्स ने कितने", ["पैंथर्स", "ने", "कितने"]),  # vowel signs stay inside their word
+        ("谁赢得", ["谁赢", "赢得"]),  # overlapping bigrams of an unspaced run
+        ("A股 x", ["股"]),  # a lone character of an unspaced script stays a term
+        ("Bowl五十", ["bowl", "五十"]),
+    ],
+)
+def test_retrieval_terms(text, terms):
+    from csir.text import retrieval_terms
+
+    assert retrieval_terms(text) == terms

@@ -272,10 +272,14 @@ def generate_all(
     """
     from tqdm.auto import tqdm
 
-    # Normalise each lexicon once, not once per job.
-    lexicons = {lang: switch.normalise_lexicon(lex) for lang, lex in (lexicons or {}).items()}
+    # Normalise each lexicon once, not once per job; translations in their language's script.
+    lexicons = {
+        lang: switch.normalise_lexicon(lex, target_lang=lang)
+        for lang, lex in (lexicons or {}).items()
+    }
     titles = {
-        lang: switch.normalise_phrase_lexicon(lex, max_n) for lang, lex in (titles or {}).items()
+        lang: switch.normalise_phrase_lexicon(lex, max_n, target_lang=lang)
+        for lang, lex in (titles or {}).items()
     }
     results = []
     for job in tqdm(jobs, desc="training sets"):

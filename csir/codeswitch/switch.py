@@ -49,6 +49,7 @@ class NormalisedLexicon(dict):
     alone: corpora repeat texts across pairs and systems."""
 
     lang: str = ""
+    target_lang: str = ""
     translated: dict[str, str]
     _longest_unspaced: int | None = None
 
@@ -59,20 +60,26 @@ class NormalisedLexicon(dict):
         return self._longest_unspaced
 
 
-def normalise_lexicon(lexicon: Mapping[str, Iterable[str]], lang: str = "") -> NormalisedLexicon:
+def normalise_lexicon(
+    lexicon: Mapping[str, Iterable[str]], lang: str = "", target_lang: str = ""
+) -> NormalisedLexicon:
     """Key by :func:`csir.text.match_key` (merging entries that differ only in case or Unicode
-    composition), in ``lang``'s script form (:func:`csir.text.script_form`: Simplified Chinese
-    for ``zh``), and drop empty keys.
+    composition), in source language ``lang``'s script form (:func:`csir.text.script_form`:
+    Simplified Chinese for ``zh``), write the translations in ``target_lang``'s script form, and
+    drop empty keys.
 
     Translations keep their first-seen order and lose duplicates, so "the first translation" of
-    Translate-Test is the lexicon's first line for that word. A lexicon that is already a
-    :class:`NormalisedLexicon` of ``lang`` is returned as it is.
+    Translate-Test is the lexicon's first line for that word. Code-switching into Chinese thus
+    inserts Simplified words, the script of the texts it is evaluated on (MUSE's ``en-zh`` is
+    largely Traditional). A lexicon that is already a :class:`NormalisedLexicon` with the same
+    script forms is returned as it is.
     """
-    form = textlib.script_form(lang)
-    if isinstance(lexicon, NormalisedLexicon) and (
-        lexicon.lang == lang or (form is None and textlib.script_form(lexicon.lang) is None)
+    if isinstance(lexicon, NormalisedLexicon) and all(
+        _same_form(done, wanted)
+        for done, wanted in ((lexicon.lang, lang), (lexicon.target_lang, target_lang))
     ):
         return lexicon
+    form, target_form = textlib.script_form(lang), textlib.script_form(target_lang)
     merged: dict[str, list[str]] = {}
     for source, targets in lexicon.items():
         key = textlib.match_key(source.strip())
@@ -83,12 +90,21 @@ def normalise_lexicon(lexicon: Mapping[str, Iterable[str]], lang: str = "") -> N
         bucket = merged.setdefault(key, [])
         for target in targets:
             target = target.strip()
+            if target_form is not None:
+                target = target_form(target)
             if target and target not in bucket:
                 bucket.append(target)
     out = NormalisedLexicon((key, tuple(values)) for key, values in merged.items() if values)
-    out.lang = lang
+    out.lang, out.target_lang = lang, target_lang
     out.translated = {}
     return out
+
+
+def _same_form(done: str, wanted: str) -> bool:
+    """Whether text in language ``done``'s script form is already in ``wanted``'s."""
+    return done == wanted or (
+        textlib.script_form(done) is None and textlib.script_form(wanted) is None
+    )
 
 
 def _longest_unspaced_key(lexicon: Lexicon) -> int:
@@ -107,14 +123,21 @@ class PhraseLexicon(NormalisedLexicon):
     max_n: int = 0
 
 
-def normalise_phrase_lexicon(lexicon: Mapping[str, Iterable[str]], max_n: int = 3) -> PhraseLexicon:
+def normalise_phrase_lexicon(
+    lexicon: Mapping[str, Iterable[str]], max_n: int = 3, target_lang: str = ""
+) -> PhraseLexicon:
     """Key a phrase lexicon (e.g. entity titles) by :func:`phrase_key`; drop phrases over ``max_n``.
 
     Keys are tokenised like the texts they are matched against, so ``"Bosnia & Herzegovina"``
-    and the tokens of a passage meet in the same form. A :class:`PhraseLexicon` made with the
-    same ``max_n`` is returned as it is.
+    and the tokens of a passage meet in the same form; translations are in ``target_lang``'s
+    script form (:func:`normalise_lexicon`). A :class:`PhraseLexicon` made with the same
+    ``max_n`` and target script is returned as it is.
     """
-    if isinstance(lexicon, PhraseLexicon) and lexicon.max_n == max_n:
+    if (
+        isinstance(lexicon, PhraseLexicon)
+        and lexicon.max_n == max_n
+        and _same_form(lexicon.target_lang, target_lang)
+    ):
         return lexicon
     keyed: dict[str, list[str]] = {}
     for phrase, targets in lexicon.items():
@@ -122,7 +145,9 @@ def normalise_phrase_lexicon(lexicon: Mapping[str, Iterable[str]], max_n: int = 
         if not key or key.count(" ") + 1 > max_n:
             continue
         keyed.setdefault(key, []).extend(targets)
-    phrases = PhraseLexicon(normalise_lexicon(keyed))
+    normalised = normalise_lexicon(keyed, target_lang=target_lang)
+    phrases = PhraseLexicon(normalised)
+    phrases.lang, phrases.target_lang, phrases.translated = "", target_lang, {}
     phrases.max_n = max_n
     return phrases
 

@@ -72,12 +72,14 @@ class RecordSwitcher:
         self.tables: dict[str, dict[str, tuple[str, ...]]] = {}
         if job.method in (BL_CS, ML_CS):
             self.tables = {
-                lang: switch.normalise_lexicon(_need(lexicons, lang, "word"))
+                lang: switch.normalise_lexicon(_need(lexicons, lang, "word"), target_lang=lang)
                 for lang in job.languages
             }
         elif job.method == WIKI_CS:
             self.tables = {
-                lang: switch.normalise_phrase_lexicon(_need(titles, lang, "title"), max_n)
+                lang: switch.normalise_phrase_lexicon(
+                    _need(titles, lang, "title"), max_n, target_lang=lang
+                )
                 for lang in job.languages
             }
         self._blob: bytes | None = None

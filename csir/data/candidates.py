@@ -27,6 +27,7 @@ from csir.backbones import OFFLINE_E5
 from csir.data.retrieval import MIXED, RetrievalPair
 from csir.errors import ConfigError, CsirError
 from csir.runs import Run, ranked
+from csir.text import retrieval_terms
 
 if TYPE_CHECKING:
     import torch
@@ -57,9 +58,11 @@ def bm25_search(
 ) -> Run:
     """BM25 top-k of ``queries`` over ``docs`` (texts in language ``lang``), with ``bm25s``.
 
-    Lower-cased ``bm25s`` tokens (``\\w\\w+``) without the stopwords-iso list of ``lang``.
+    Terms are :func:`csir.text.retrieval_terms` (lower-cased words with their combining marks;
+    character bigrams in scripts without spaces) without the stopwords-iso list of ``lang``.
     Documents that share no term with a query (score 0) are not candidates, so a query can get
-    fewer than ``top_k`` (an empty dict when it has no term).
+    fewer than ``top_k`` (an empty dict when it shares no term with any document; a warning
+    says how many).
 
     Args:
         queries: qid → text.
@@ -68,7 +71,7 @@ def bm25_search(
         top_k: candidates per query.
         k1: BM25 ``k1`` (Anserini's default 0.9).
         b: BM25 ``b`` (Anserini's default 0.4).
-        stemmer: optional ``bm25s`` stemmer (e.g. PyStemmer's ``stemWords``).
+        stemmer: optional stemmer of a list of terms (e.g. PyStemmer's ``stemWords``).
     """
     import bm25s
 
@@ -77,21 +80,37 @@ def bm25_search(
     _check_top_k(top_k)
     doc_ids = list(docs)
     qids = list(queries)
+    run: Run = {qid: {} for qid in qids}
     if not doc_ids or not qids:
-        return {qid: {} for qid in qids}
-    words = sorted(stopwords(lang))
-    options: dict[str, Any] = {"stopwords": words, "stemmer": stemmer, "show_progress": False}
+        return run
+    drop = stopwords(lang)
+
+    def terms(text: str) -> list[str]:
+        kept = [t for t in retrieval_terms(text) if t not in drop]
+        return list(stemmer(kept)) if stemmer is not None and kept else kept
+
     index = bm25s.BM25(k1=k1, b=b)
-    index.index(bm25s.tokenize([docs[d] for d in doc_ids], **options), show_progress=False)
-    query_tokens = bm25s.tokenize([queries[q] for q in qids], return_ids=False, **options)
-    found, scores = index.retrieve(
-        query_tokens, k=min(top_k, len(doc_ids)), show_progress=False, n_threads=1
-    )
-    run: Run = {}
-    for row, qid in enumerate(qids):
-        run[qid] = {
-            doc_ids[int(i)]: float(s) for i, s in zip(found[row], scores[row], strict=True) if s > 0
-        }
+    index.index([terms(docs[d]) for d in doc_ids], show_progress=False)
+    query_terms = {qid: terms(queries[qid]) for qid in qids}
+    asked = [qid for qid in qids if query_terms[qid]]
+    if asked:
+        found, scores = index.retrieve(
+            [query_terms[q] for q in asked],
+            k=min(top_k, len(doc_ids)),
+            show_progress=False,
+            n_threads=1,
+        )
+        for row, qid in enumerate(asked):
+            hits = zip(found[row], scores[row], strict=True)
+            run[qid] = {doc_ids[int(i)]: float(s) for i, s in hits if s > 0}
+    empty = sum(not docs_of_query for docs_of_query in run.values())
+    if empty:
+        logger.warning(
+            "BM25 (%s): %d of %d queries share no term with any document and get no candidates",
+            lang,
+            empty,
+            len(qids),
+        )
     return run
 
 
