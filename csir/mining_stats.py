@@ -30,7 +30,7 @@ import pandas as pd
 from csir import mining
 from csir.errors import CsirError
 from csir.ids import BI_ENCODER, SystemId
-from csir.stats import CORRECTIONS, POWER, correct
+from csir.stats import CORRECTIONS, POWER, correct_families
 
 #: One task of notebook 07: ``(dataset, pair, scoring)``.
 TASK_KEYS = ["dataset", "pair", "scoring"]
@@ -254,22 +254,10 @@ def _outcomes(part: pd.DataFrame, task: tuple) -> tuple[pd.Series, np.ndarray, n
 
 
 def _apply_correction(table: pd.DataFrame, correction: str, alpha: float) -> pd.DataFrame:
-    """``p_adjusted``/``significant``/``mde`` over one family per measure of the comparisons
-    whose outcomes differ."""
-    table = table.copy()
-    table["p_adjusted"] = np.where(table["identical"].astype(bool), 1.0, np.nan)
-    table["significant"] = False
-    table["mde"] = np.where(table["identical"].astype(bool), 0.0, np.nan)
-    family = table[~table["identical"].astype(bool)]
-    for _, index in family.groupby("measure").groups.items():
-        reject, adjusted = correct(table.loc[index, "p_value"], correction, alpha)
-        table.loc[index, "p_adjusted"] = adjusted
-        table.loc[index, "significant"] = reject
-        level = alpha if correction == "none" else alpha / len(index)
-        table.loc[index, "mde"] = [
-            minimum_detectable_effect(se, level) for se in table.loc[index, "se"]
-        ]
-    table["correction"] = correction
-    table["significant"] = table["significant"].astype(bool)
-    table["identical"] = table["identical"].astype(bool)
+    """:func:`csir.stats.correct_families` with the bootstrap's minimum detectable effect."""
+
+    def detectable(rows: pd.DataFrame, level: float) -> list[float]:
+        return [minimum_detectable_effect(se, level) for se in rows["se"]]
+
+    table = correct_families(table, correction, alpha, detectable)
     return table[list(SIGNIFICANCE_COLUMNS)].reset_index(drop=True)

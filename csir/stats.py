@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -269,26 +269,45 @@ def _comparisons(
 
 
 def _apply_correction(table: pd.DataFrame, correction: str, alpha: float) -> pd.DataFrame:
-    """Fill ``p_adjusted``/``significant``/``correction``/``mde``: one family per measure of
-    the comparisons that are not ``identical`` (those keep p = 1, never significant)."""
+    """:func:`correct_families` with the paired t-test's minimum detectable effect."""
+
+    def detectable(rows: pd.DataFrame, level: float) -> list[float]:
+        pairs = zip(rows["_a"], rows["_b"], strict=True)
+        return [minimum_detectable_effect(a, b, level) for a, b in pairs]
+
+    table = correct_families(table, correction, alpha, detectable)
+    return table[list(SIGNIFICANCE_COLUMNS)].reset_index(drop=True)
+
+
+def correct_families(
+    table: pd.DataFrame,
+    correction: str,
+    alpha: float,
+    detectable: Callable[[pd.DataFrame, float], Sequence[float]],
+) -> pd.DataFrame:
+    """Fill ``p_adjusted``/``significant``/``correction``/``mde`` of a table of comparisons
+    (``measure``, ``p_value``, ``identical``): one family per measure of the comparisons that are
+    not ``identical`` (those keep p = 1, never significant, no ``mde``).
+
+    ``detectable(rows, level)`` gives the minimum detectable effect of each row of a family at the
+    per-test level of the correction (Bonferroni's ``alpha / family size``, also for Holm, whose
+    smallest p-value faces that level).
+    """
     table = table.copy()
-    table["p_adjusted"] = np.where(table["identical"], 1.0, np.nan)
+    identical = table["identical"].astype(bool)
+    table["p_adjusted"] = np.where(identical, 1.0, np.nan)
     table["significant"] = False
     table["mde"] = np.nan
-    family = table[~table["identical"].astype(bool)]
-    for _, index in family.groupby("measure").groups.items():
+    for _, index in table[~identical].groupby("measure").groups.items():
         reject, adjusted = correct(table.loc[index, "p_value"], correction, alpha)
         table.loc[index, "p_adjusted"] = adjusted
         table.loc[index, "significant"] = reject
         level = alpha if correction == "none" else alpha / len(index)
-        table.loc[index, "mde"] = [
-            minimum_detectable_effect(a, b, level)
-            for a, b in zip(table.loc[index, "_a"], table.loc[index, "_b"], strict=True)
-        ]
+        table.loc[index, "mde"] = list(detectable(table.loc[index], level))
     table["correction"] = correction
     table["significant"] = table["significant"].astype(bool)
-    table["identical"] = table["identical"].astype(bool)
-    return table[list(SIGNIFICANCE_COLUMNS)].reset_index(drop=True)
+    table["identical"] = identical
+    return table
 
 
 def _paired(system: Sequence[float], baseline: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
