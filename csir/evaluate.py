@@ -235,6 +235,27 @@ class Evaluation:
             )
         return retrieval.restrict_queries(pair, self.selected_queries)
 
+    def unit_languages(self, name: str) -> set[str]:
+        """Every language whose texts pair ``name`` may hold (an MLIR side: ``mlir_languages``)."""
+        sides = languages.parse_pair(name, mixed=True)
+        pool = set(self.cfg.mlir_languages) if languages.MIXED in sides else set()
+        return pool | (set(sides) - {languages.MIXED})
+
+    def require_translation_lexicons(self, systems: Sequence[System] | None = None) -> None:
+        """One error before any run is made when an X→EN lexicon that the Translate-Test runs
+        still to make (of ``systems``, default all) need is missing, naming every one of them
+        (Translate-Test systems come last, after every other run)."""
+        chosen = {s.name for s in (self.systems if systems is None else systems)}
+        chosen &= {s.name for s in self.systems if s.kind == TRANSLATE_TEST}
+        pending = {unit[0] for name, unit in self.missing() if name in chosen}
+        langs = sorted(
+            set().union(*map(self.unit_languages, pending)) - {"en"} - set(self._lexicons)
+        )
+        root, source = self.cfg.lexicon_path(), self.cfg.lexicon_source
+        retrieval.require_translation_lexicons(
+            [retrieval.translation_lexicon_path(root, lang, source) for lang in langs], langs
+        )
+
     def lexicons_for(self, langs: Iterable[str]) -> dict[str, Mapping[str, Sequence[str]]]:
         """X→EN lexicons of notebook 01 for Translate-Test (loaded once; English needs none)."""
         needed = sorted(set(langs) - {"en"} - set(self._lexicons))
@@ -409,6 +430,7 @@ class Evaluation:
 
         self.check_settings()
         systems = self.systems if systems is None else systems
+        self.require_translation_lexicons(systems)
         self.check_models(systems)
         chosen = {system.name for system in systems}
         todo = [(name, unit) for name, unit in self.missing() if name in chosen]

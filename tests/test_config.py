@@ -244,3 +244,60 @@ def test_notebook_03_passes_every_training_setting_on_by_name_with_the_same_type
     args = TrainingConfig.from_params({**changed, "seeds": [5], "smoke": False}).training_args()
     assert {name: getattr(args, name) for name in shared} == changed
     assert args.seed == 5
+
+
+# ------------------------------------------------------------------ lexicons, layers, smoke
+
+
+def _generation(tmp_path, **params):
+    lexicons = tmp_path / "lexicons"
+    for rel in ("muse/en-de.tsv", "titles/en-de.tsv"):
+        (lexicons / rel).parent.mkdir(parents=True, exist_ok=True)
+        (lexicons / rel).write_text("dog\thund\n", encoding="utf-8")
+    return DataGenerationConfig(lexicon_induction_dir=str(tmp_path), smoke=False, **params)
+
+
+def test_notebook_02_names_every_missing_lexicon_before_any_set_is_made(tmp_path, monkeypatch):
+    from csir.errors import CsirError
+
+    mirror = tmp_path / "mirror"
+    (mirror / "muse").mkdir(parents=True)
+    (mirror / "muse" / "en-zh.txt").write_text("dog 狗\n", encoding="utf-8")
+    monkeypatch.setenv("CSIR_DATA_DIR", str(mirror))
+    monkeypatch.setenv("CSIR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CSIR_OFFLINE", "1")
+    _generation(tmp_path, pairs=("en-de",), ml_languages=("de",)).require_lexicons()
+    cfg = _generation(tmp_path, pairs=("en-th", "en-de"), ml_languages=("zh", "el"))
+    with pytest.raises(CsirError) as info:
+        cfg.require_lexicons()
+    message = str(info.value)
+    for rel in ("muse/en-th.tsv", "muse/en-zh.tsv", "muse/en-el.tsv", "titles/en-el.tsv"):
+        assert str(tmp_path / "lexicons" / rel) in message
+    assert "muse holds lexicons for: de" in message
+    assert "run notebook 01 with languages including zh" in message  # it can make zh here
+    assert "for th, el notebook 01 cannot run here" in message  # no MUSE dictionary offline
+    assert "MUSE dictionaries for: zh" in message
+
+
+def test_joint_layers_above_num_layers_is_refused_by_the_config():
+    from csir.config import TrainingConfig
+
+    with pytest.raises(ConfigError, match="joint_layers=5 exceeds num_layers=2"):
+        TrainingConfig.from_params({"num_layers": 2, "joint_layers": 5, "smoke": False})
+    assert TrainingConfig(num_layers=2, joint_layers=2, smoke=False).joint_layers == 2
+    assert TrainingConfig(num_layers=0, joint_layers=5, smoke=False).joint_layers == 5
+
+
+def test_smoke_mode_says_which_given_values_it_changed(caplog):
+    from csir.config import EvaluationConfig, TrainingConfig
+
+    given = ["bl-cs/en-ar/p=0.5", "zero-shot/en-en/p=0.0"]
+    with caplog.at_level("WARNING"):
+        TrainingConfig(train_sets=tuple(given), smoke=True)
+        EvaluationConfig(max_queries=100, smoke=True)
+    assert "train_sets ('bl-cs/en-ar/p=0.5', 'zero-shot/en-en/p=0.0') -> (" in caplog.text
+    assert "max_queries 100 -> 6" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        TrainingConfig(smoke=True), EvaluationConfig(smoke=True)  # defaults: nothing to say
+    assert caplog.text == ""

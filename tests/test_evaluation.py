@@ -204,6 +204,19 @@ def test_translate_test_without_lexicon_names_the_file(setup: dict):
         Evaluation(cfg).run_all(progress=False)
 
 
+def test_translate_test_names_every_missing_lexicon_before_any_run(setup: dict):
+    root = Path(setup["lexicon_induction_dir"]) / "lexicons" / "muse"
+    (root / "ar-en.tsv").unlink()
+    (root / "de-en.tsv").unlink()
+    cfg = EvaluationConfig.from_params({**setup, "pairs": ["en-de", "de-ar"]})
+    with pytest.raises(CsirError) as info:
+        Evaluation(cfg).run_all(progress=False)
+    message = str(info.value)
+    assert str(root / "de-en.tsv") in message and str(root / "ar-en.tsv") in message
+    assert "translate_test: false" in message
+    assert not list(Path(setup["output_dir"]).rglob("*.trec"))  # before any run was made
+
+
 def test_missing_language_file_is_one_clear_error(setup: dict):
     cfg = EvaluationConfig.from_params({**setup, "pairs": ["en-ru"], "translate_test": False})
     with pytest.raises(CsirError, match="ru"):

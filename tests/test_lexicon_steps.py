@@ -83,3 +83,27 @@ def test_vector_source_label():
     assert steps.vector_source_label("backbone", "e5-small-offline") == "backbone-e5"
     assert steps.vector_source_label("muse-vec", "x") == "muse-vec"
     assert steps.vector_source_label("backbone", "xlm-roberta-base") == "backbone-xlm-roberta-base"
+
+
+def test_every_missing_muse_dictionary_is_named_before_any_lexicon_is_written(mirror, tmp_path):
+    from csir.errors import CsirError
+
+    out = tmp_path / "lexicons"
+    with pytest.raises(CsirError) as info:
+        steps.write_muse_lexicons(["de", "el", "th"], out)
+    message = str(info.value)
+    assert "el: muse/en-el.txt" in message and "th: muse/en-th.txt" in message
+    assert "MUSE dictionaries for: de, fr" in message and "drop el, th from languages" in message
+    assert not (out / "muse" / "en-de.tsv").exists()  # nothing written before the error
+
+
+def test_every_missing_test_dictionary_is_named_before_any_language_is_induced(mirror, tmp_path):
+    from csir.errors import CsirError
+
+    out = tmp_path / "lexicons"
+    with pytest.raises(CsirError, match=r"fr: muse-test/en-fr\.5000-6500\.txt") as info:
+        steps.induce_and_evaluate(
+            ["de", "fr"], out, clwe_source="muse-vec", cache_dir=tmp_path / "vec", backbone="x"
+        )
+    assert "de:" not in str(info.value)
+    assert not (out / "clwe_nn" / "en-de.tsv").exists()  # de was not induced first

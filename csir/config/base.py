@@ -5,6 +5,7 @@ share, and :func:`params_from_namespace`, which reads a notebook's parameters ce
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import types
 import typing
@@ -15,6 +16,8 @@ from typing import Any, ClassVar
 
 from csir import paths
 from csir.errors import ConfigError
+
+_log = logging.getLogger(__name__)
 
 
 def _type_name(tp: Any) -> str:
@@ -137,6 +140,26 @@ class NotebookConfig:
 
     def validate(self) -> None:
         """Subclasses check values here and raise :class:`ConfigError`."""
+
+    def values(self) -> dict[str, Any]:
+        """Every parameter's current value (before smoke mode changes them: see
+        :meth:`report_smoke`)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def report_smoke(self, given: Mapping[str, Any]) -> None:
+        """One warning naming each parameter given explicitly (not its default) that smoke mode
+        changed, from ``given`` (:meth:`values` before) to its value now; none when none was."""
+        changed = [
+            f"{f.name} {given[f.name]!r} -> {getattr(self, f.name)!r}"
+            for f in dataclasses.fields(self)
+            if given[f.name] != f.default and getattr(self, f.name) != given[f.name]
+        ]
+        if changed:
+            _log.warning(
+                "%s: smoke mode changed what was given: %s (smoke=False keeps them)",
+                type(self).__name__,
+                "; ".join(changed),
+            )
 
     def output_path(self) -> Path:
         """``output_dir`` if given (``{build}/…``: below the build folder), else

@@ -59,6 +59,7 @@ class DataGenerationConfig(NotebookConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.smoke:
+            given = self.values()
             limit = min(self.max_pairs or self.SMOKE_MAX_PAIRS, self.SMOKE_MAX_PAIRS)
             kept = tuple(p for p in self.probabilities if p in self.SMOKE_PROBABILITIES)
             object.__setattr__(self, "max_pairs", limit)
@@ -72,6 +73,7 @@ class DataGenerationConfig(NotebookConfig):
             if self.ml_languages == defaults["ml_languages"]:
                 pool = tuple(c for c in self.ml_languages if c in allowed)
                 object.__setattr__(self, "ml_languages", pool or self.ml_languages[:1])
+            self.report_smoke(given)
 
     def workers(self) -> int:
         """Processes for ``Dataset.map``: ``num_proc``, or every core when it is 0."""
@@ -135,5 +137,23 @@ class DataGenerationConfig(NotebookConfig):
         """``lexicons/`` of notebook 01's output folder (``lexicon_induction_dir``)."""
         return notebook_output(self.lexicon_induction_dir, LexiconConfig.NOTEBOOK) / "lexicons"
 
+    def require_lexicons(self) -> None:
+        """One error before any training set is made when a lexicon the jobs need is missing,
+        naming every missing file (a language without one, such as el, th or tr offline, must
+        not wait for the English pairs and the lexicons before it)."""
+        from csir import codeswitch as cs
+        from csir.lexicon.required import require_lexicons
 
-#: XQuAD-R's languages that are seen or unseen languages of the paper (el, th, tr are extra).
+        jobs = cs.plan_jobs(
+            self.methods, self.pairs, self.probabilities, self.ml_languages, self.wiki_probability
+        )
+        words, titles = cs.lexicon_languages(jobs)
+        root = self.lexicon_path()
+        require_lexicons(
+            [(x, root / self.lexicon_source / f"en-{x}.tsv") for x in words]
+            + [(x, root / self.title_lexicon_source / f"en-{x}.tsv") for x in titles],
+            needed_by="notebook 02",
+            pattern="en-*.tsv",
+            parameter="lexicon_induction_dir",
+            drop="drop those languages from pairs (bl-cs) and ml_languages (ml-cs, wiki-cs)",
+        )

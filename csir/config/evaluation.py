@@ -98,6 +98,7 @@ class EvaluationConfig(NotebookConfig):
         super().__post_init__()
         if not self.smoke:
             return
+        given = self.values()
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
         if self.pairs == defaults["pairs"]:
             object.__setattr__(self, "pairs", self.SMOKE_PAIRS)
@@ -108,6 +109,7 @@ class EvaluationConfig(NotebookConfig):
         object.__setattr__(self, "top_k", min(self.top_k, self.SMOKE_TOP_K))
         cap = self.SMOKE_MAX_LENGTH
         object.__setattr__(self, "max_length", min(self.max_length or cap, cap))
+        self.report_smoke(given)
 
     def validate(self) -> None:
         require(self.task in self.TASKS, f"task {self.task!r} must be one of {self.TASKS}")

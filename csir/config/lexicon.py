@@ -51,12 +51,14 @@ class LexiconConfig(NotebookConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.smoke:
+            given = self.values()
             kept = tuple(c for c in self.languages if c in self.SMOKE_LANGUAGES)
             object.__setattr__(self, "languages", kept or self.languages[:2])
             for name in ("en_vocab_size", "tgt_vocab_size"):
                 object.__setattr__(self, name, min(getattr(self, name), self.SMOKE_VOCAB_SIZE))
             limit = self.max_test_words or self.SMOKE_TEST_WORDS
             object.__setattr__(self, "max_test_words", min(limit, self.SMOKE_TEST_WORDS))
+            self.report_smoke(given)
 
     def validate(self) -> None:
         require(len(self.languages) > 0, "languages must not be empty")

@@ -98,6 +98,7 @@ class TrainingConfig(NotebookConfig):
         object.__setattr__(self, "train_sets", _training_set_names(self.train_sets))
         super().__post_init__()
         if self.smoke:
+            given = self.values()
             if not self.train_file:
                 kept = tuple(s for s in self.train_sets if s in self.SMOKE_TRAIN_SETS)
                 object.__setattr__(self, "train_sets", kept or self.train_sets[:1])
@@ -111,6 +112,7 @@ class TrainingConfig(NotebookConfig):
             object.__setattr__(self, "warmup_steps", min(self.warmup_steps, 1))
             cap = self.SMOKE_DEV_MAX_QUERIES
             object.__setattr__(self, "dev_max_queries", min(self.dev_max_queries or cap, cap))
+            self.report_smoke(given)
 
     def validate(self) -> None:
         require(

@@ -7,8 +7,9 @@ it is given, so the notebook stays a list of calls and tests can run each step o
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,11 +17,40 @@ from tqdm.auto import tqdm
 
 from csir.config import LexiconConfig
 from csir.devices import resolve_device
-from csir.errors import DataNotFoundError
-from csir.lexicon import bli, induce, readers, store, titles, wordvectors
+from csir.errors import CsirError, DataNotFoundError
+from csir.lexicon import bli, induce, readers, required, store, titles, wordvectors
 from csir.lexicon.readers import WordVectors
 
 SOURCE_LANG = "en"
+
+
+def _require_all(found: Mapping[str, Any], what: str, parameter: str) -> None:
+    """One error naming every language of ``found`` whose value is a DataNotFoundError."""
+    missing = {lang: err for lang, err in found.items() if isinstance(err, DataNotFoundError)}
+    if not missing:
+        return
+    listed = "; ".join(
+        f"{lang}: {err.name} (looked in: {', '.join(err.looked)})" for lang, err in missing.items()
+    )
+    raise CsirError(
+        f"notebook 01 needs {what} that were not found for {len(missing)} language(s): {listed}. "
+        "The data mirror and download cache have MUSE dictionaries for: "
+        f"{', '.join(required.languages_with_muse_dictionaries()) or 'none'}. Fix: drop "
+        f"{', '.join(missing)} from {parameter}; or allow downloads (CSIR_OFFLINE unset) on a "
+        "machine with internet; or put the files below CSIR_DATA_DIR (the paths above)"
+    )
+
+
+def require_muse_dictionaries(languages: Sequence[str]) -> None:
+    """Every en→x MUSE dictionary of ``languages`` is found (mirror, cache or download), or one
+    error names all that are not (before any lexicon is written)."""
+    found: dict[str, Path | DataNotFoundError] = {}
+    for lang in languages:
+        try:
+            found[lang] = readers.muse_dictionary_path(SOURCE_LANG, lang)
+        except DataNotFoundError as err:
+            found[lang] = err
+    _require_all(found, "MUSE dictionaries", "languages")
 
 
 def write_muse_lexicons(languages: Sequence[str], lexicon_dir: str | Path) -> pd.DataFrame:
@@ -32,6 +62,7 @@ def write_muse_lexicons(languages: Sequence[str], lexicon_dir: str | Path) -> pd
     Returns:
         One row per written file with its counts.
     """
+    require_muse_dictionaries(languages)
     rows = []
     for lang in languages:
         pairs = readers.read_muse_pairs(readers.muse_dictionary_path(SOURCE_LANG, lang))
@@ -205,6 +236,17 @@ def induce_and_evaluate(
         "translating" every word by itself: MUSE test dictionaries hold many identical pairs),
         vocabulary sizes and seconds.
     """
+    golds: dict[str, Any] = {}
+    for lang in languages:  # every test dictionary before the first language is induced
+        try:
+            golds[lang] = test_dictionary(lang, test_dict_dir, max_test_words)
+        except DataNotFoundError as err:
+            golds[lang] = err
+    _require_all(
+        golds,
+        "BLI test dictionaries (en-<x>.5000-6500.txt: test_dict_dir, else the data)",
+        "languages",
+    )
     dev = resolve_device(str(device))
     encoder = None
     if clwe_source == "backbone":  # one lazily loaded model for all languages
@@ -223,7 +265,7 @@ def induce_and_evaluate(
     label = vector_source_label(clwe_source, backbone)
     rows = []
     for lang in tqdm(languages, desc="languages", unit="lang"):
-        gold = test_dictionary(lang, test_dict_dir, max_test_words)
+        gold = golds[lang]
         start = time.perf_counter()
         extra = list(gold) if add_test_words else []
         en = load_vectors(SOURCE_LANG, en_vocab_size, extra_words=extra, **common)

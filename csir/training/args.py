@@ -145,6 +145,12 @@ class TrainingArgs:
             (self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1"),
             (self.num_workers >= 0, "num_workers must be >= 0"),
             (self.num_layers >= 0, "num_layers must be >= 0 (0: all layers)"),
+            (
+                self.num_layers == 0 or self.joint_layers <= self.num_layers,
+                f"joint_layers={self.joint_layers} exceeds num_layers={self.num_layers} (the "
+                "encoder keeps only num_layers layers): lower joint_layers to at most "
+                f"{self.num_layers}, or raise num_layers (0: all layers)",
+            ),
             (self.max_grad_norm >= 0, "max_grad_norm must be >= 0 (0: no clipping)"),
             (self.log_every >= 1, "log_every must be >= 1"),
             (self.megabatch_mult >= 1, "megabatch_mult must be >= 1 (1: no length grouping)"),

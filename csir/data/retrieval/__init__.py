@@ -60,6 +60,7 @@ from csir.data.retrieval.squad import (
 )
 from csir.data.retrieval.translate_test import (
     load_translation_lexicons,
+    require_translation_lexicons,
     translate_pair,
     translation_lexicon_path,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "load_pair",
     "load_squad_collection",
     "load_translation_lexicons",
+    "require_translation_lexicons",
     "load_trec_collection",
     "make_mixed_pair",
     "make_pair",

@@ -23,6 +23,20 @@ def translation_lexicon_path(lexicon_dir: str | Path, lang: str, source: str = "
     return lexicon_path(lexicon_dir, source, lang, ENGLISH)
 
 
+def require_translation_lexicons(files: Iterable[Path], langs: Iterable[str]) -> None:
+    """One error naming every missing X→EN lexicon of Translate-Test, with the fixes that work
+    here (:func:`csir.lexicon.required.require_lexicons`)."""
+    from csir.lexicon.required import require_lexicons
+
+    require_lexicons(
+        list(zip(langs, files, strict=True)),
+        needed_by="Translate-Test (translate_test: true)",
+        pattern="*-en.tsv",
+        parameter="lexicon_induction_dir",
+        drop="set translate_test: false, or drop the pairs (and mlir_languages) of those languages",
+    )
+
+
 def load_translation_lexicons(
     lexicon_dir: str | Path, languages: Iterable[str], source: str = "muse"
 ) -> dict[str, Mapping[str, Sequence[str]]]:
@@ -37,13 +51,7 @@ def load_translation_lexicons(
 
     wanted = sorted({lang for lang in languages if lang != ENGLISH})
     paths = {lang: translation_lexicon_path(lexicon_dir, lang, source) for lang in wanted}
-    missing = [f"{lang}: {path}" for lang, path in paths.items() if not path.is_file()]
-    if missing:
-        raise CsirError(
-            "Translate-Test needs X→EN lexicons that are missing:\n  "
-            + "\n  ".join(missing)
-            + f"\nRun notebook 01 (lexicon induction) for these languages with source {source!r}"
-        )
+    require_translation_lexicons(paths.values(), paths.keys())
     return {lang: normalise_lexicon(load_lexicon(path), lang) for lang, path in paths.items()}
 
 
