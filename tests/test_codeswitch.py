@@ -11,7 +11,7 @@ import pytest
 
 from csir import codeswitch as cs
 from csir.codeswitch import report
-from csir.errors import ConfigError
+from csir.errors import ConfigError, CsirError
 from csir.text import Tokenized
 
 datasets = pytest.importorskip("datasets")
@@ -442,6 +442,10 @@ def test_load_lexicons_with_injected_loader(tmp_path: Path):
     lexicons, info = cs.load_lexicons(tmp_path, "muse", ["de"], loader)
     assert lexicons == {"de": {"house": ["Haus", "Gebäude"]}}
     assert info["de"]["sidecar"] == {"source": "muse"} and info["de"]["n_source_entries"] == 1
+    read = []
+    with pytest.raises(CsirError, match=r"2 lexicon\(s\) that are missing: th: .*en-th.tsv; el:"):
+        cs.load_lexicons(tmp_path, "muse", ["de", "th", "el"], lambda path: read.append(path))
+    assert not read  # every file checked before the first is read
 
 
 def test_generate_all_and_report_tables(pairs, tmp_path: Path):

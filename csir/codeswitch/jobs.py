@@ -156,11 +156,25 @@ def load_lexicons(
     Returns:
         ``(lexicons, info)``: language → lexicon, and language → path, entry count and the JSON
         sidecar (when present) for ``stats.json``.
+
+    Raises:
+        CsirError: lexicons are missing (all of them named, before any is read).
     """
+    from csir.lexicon.required import require_lexicons
+
+    langs = list(langs)
+    files = {lang: Path(root) / source / f"{src}-{lang}.tsv" for lang in langs}
+    require_lexicons(
+        list(files.items()),
+        needed_by="code-switching",
+        pattern=f"{src}-*.tsv",
+        parameter="lexicon_induction_dir",
+        drop="drop those languages from the code-switching jobs",
+    )
     lexicons: dict[str, Mapping[str, Sequence[str]]] = {}
     info: dict[str, dict[str, Any]] = {}
     for lang in langs:
-        path = Path(root) / source / f"{src}-{lang}.tsv"
+        path = files[lang]
         lexicons[lang] = loader(path)
         sidecar = path.with_suffix(".json")
         info[lang] = {
