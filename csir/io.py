@@ -12,6 +12,7 @@ import contextlib
 import errno
 import glob
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -159,10 +160,33 @@ def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
 
 
 def write_json(path: str | Path, obj: Any) -> None:
-    """Write ``obj`` as pretty, key-sorted UTF-8 JSON, atomically."""
+    """Write ``obj`` as pretty, key-sorted UTF-8 JSON, atomically.
+
+    Non-finite numbers (NaN, ±inf, Python or numpy, at any depth of dicts, lists and tuples) are
+    written as ``null``: JSON has no such numbers and :func:`read_json` refuses them.
+    """
     with atomic_write(path) as fh:
-        json.dump(obj, fh, ensure_ascii=False, indent=2, sort_keys=True)
+        json.dump(json_safe(obj), fh, ensure_ascii=False, indent=2, sort_keys=True, allow_nan=False)
         fh.write("\n")
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with every non-finite float (NaN, ±inf, also numpy's) replaced by None, numpy
+    scalars made Python numbers, and tuples made lists (as JSON writes them)."""
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {key: json_safe(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(value) for value in obj]
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    return obj
 
 
 def require_outputs(files: Sequence[str | Path], notebook: str, parameter: str) -> None:

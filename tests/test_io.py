@@ -170,3 +170,24 @@ def test_atomic_writes_get_the_permissions_open_would_give(tmp_path):
         csir_io._UMASK = saved
     for name in ("a.txt", "b.bin"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
+
+
+def test_write_json_writes_non_finite_numbers_as_null_and_reads_back(tmp_path):
+    import numpy as np
+
+    record = {
+        "nan": float("nan"),
+        "inf": float("inf"),
+        "numpy": [np.float32("nan"), np.float64("-inf"), np.float32(0.5), np.int64(3)],
+        "nested": {"tuple": (1.0, float("nan")), "list": [{"x": np.nan}]},
+        "ok": 1.5,
+    }
+    path = tmp_path / "parameters.json"
+    io.write_json(path, record)
+    assert io.read_json(path) == {
+        "nan": None,
+        "inf": None,
+        "numpy": [None, None, 0.5, 3],
+        "nested": {"tuple": [1.0, None], "list": [{"x": None}]},
+        "ok": 1.5,
+    }
