@@ -17,7 +17,7 @@ follow, so every number in a figure can be traced:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -83,15 +83,35 @@ def parse_system(name: str) -> dict[str, object]:
     )
 
 
+def require_measures(wanted: Iterable[str], present: Iterable[str], source: str, fix: str) -> None:
+    """One :class:`CsirError` naming every measure of ``wanted`` absent from ``present`` (the
+    ``measure`` values of ``source``, e.g. ``"notebook 04's metrics.csv"``), the measures that
+    are there, and ``fix``.
+
+    Example:
+        >>> require_measures(["R@10"], ["RR@10"], "metrics.csv", "add it")
+        Traceback (most recent call last):
+        ...
+        csir.errors.CsirError: measure 'R@10' is not in metrics.csv (present: RR@10); add it
+    """
+    have = set(present)
+    missing = [m for m in dict.fromkeys(wanted) if m not in have]
+    if missing:
+        names = ", ".join(repr(m) for m in missing)
+        noun, verb = ("measure", "is") if len(missing) == 1 else ("measures", "are")
+        listed = ", ".join(sorted(map(str, have))) or "none"
+        raise CsirError(f"{noun} {names} {verb} not in {source} (present: {listed}); {fix}")
+
+
 def annotate(metrics: pd.DataFrame, measure: str) -> pd.DataFrame:
     """Rows of ``measure`` with the parsed system columns and the pair's ``setting`` added."""
+    require_measures(
+        [measure],
+        metrics["measure"],
+        "notebook 04's metrics.csv",
+        "add it to notebook 04's measures and run 04 again, or pick one of these",
+    )
     rows = metrics[metrics["measure"] == measure].copy()
-    if rows.empty:
-        present = ", ".join(sorted(metrics["measure"].unique()))
-        raise CsirError(
-            f"measure {measure!r} is not in notebook 04's metrics.csv (present: {present}); "
-            "add it to notebook 04's measures or pick one of these"
-        )
     parsed = pd.DataFrame([parse_system(m) for m in rows["model"]], index=rows.index)
     rows = pd.concat([rows, parsed], axis=1)
     rows["setting"] = [

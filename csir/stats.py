@@ -21,7 +21,7 @@ import pandas as pd
 
 from csir.errors import ConfigError, CsirError
 from csir.ids import SystemId
-from csir.results import seed_mean
+from csir.results import require_measures, seed_mean
 
 TESTS = ("t-test", "permutation")
 CORRECTIONS = ("bonferroni", "holm", "none")
@@ -226,6 +226,7 @@ def _comparisons(
     ``_b``) for the correction's minimum detectable effect."""
     if test not in TESTS:
         raise ConfigError(f"test {test!r} must be one of {TESTS}")
+    require_evaluated_measures(per_query, measures)
     frame = average_seeds(per_query)
     frame = frame[frame["measure"].isin(measures)]
     names = list(dict.fromkeys(frame["model"]))
@@ -374,14 +375,31 @@ def latex_table(table: pd.DataFrame, measure: str = "RR@10") -> str:
     return wide.fillna("–").to_latex(escape=False, column_format="l" + "r" * wide.shape[1])
 
 
-def read_evaluation(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``per_query.parquet`` and ``metrics.csv`` of notebook 04, with one clear error if absent."""
+def require_evaluated_measures(per_query: pd.DataFrame, measures: Sequence[str]) -> None:
+    """One :class:`CsirError` naming each of ``measures`` (notebook 05's) that notebook 04's
+    per-query scores lack, the measures they hold, and the two fixes."""
+    require_measures(
+        measures,
+        per_query["measure"].unique(),
+        "notebook 04's per_query.parquet",
+        "add it to notebook 04's measures and run 04 again, or remove it from notebook 05's "
+        "measures",
+    )
+
+
+def read_evaluation(
+    folder: str | Path, measures: Sequence[str] = ()
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``per_query.parquet`` and ``metrics.csv`` of notebook 04, with one clear error if absent
+    or if the per-query scores lack one of ``measures`` (those notebook 05 will test)."""
     from csir import io
 
     folder = Path(folder)
     files = [folder / "per_query.parquet", folder / "metrics.csv"]
     io.require_outputs(files, "04_evaluation", "evaluation_dir")
-    return pd.read_parquet(files[0]), pd.read_csv(files[1])
+    per_query = pd.read_parquet(files[0])
+    require_evaluated_measures(per_query, measures)
+    return per_query, pd.read_csv(files[1])
 
 
 def write_significance(
@@ -390,6 +408,12 @@ def write_significance(
     """Write ``significance.csv``, ``seeds.csv`` and one ``significance_<measure>.tex`` each."""
     from csir import io
 
+    require_measures(
+        measures,
+        table["measure"].unique(),
+        "the significance table",
+        "compare with measures including it (stats.compare_with_zero_shot(measures=...))",
+    )
     out = Path(out)
     written = [out / "significance.csv", out / "seeds.csv"]
     with io.atomic_write(written[0]) as fh:

@@ -183,3 +183,44 @@ def test_identical_systems_stay_out_of_the_correction_family():
     assert bl.mde == pytest.approx(
         stats.minimum_detectable_effect(np.subtract(SYSTEM, 0.05), BASE, 0.05)
     )
+
+
+def _evaluated(measures: tuple[str, ...] = ("RR@10", "nDCG@10", "R@100")) -> pd.DataFrame:
+    """Per-query scores of :func:`_per_query` under each of ``measures``."""
+    return pd.concat([_per_query().assign(measure=m) for m in measures], ignore_index=True)
+
+
+@pytest.mark.parametrize("measures", [["R@10"], ["RR@10", "R@10"]])
+def test_a_measure_notebook_04_did_not_score_is_one_error_before_any_test(
+    measures, tmp_path, monkeypatch
+):
+    """Not 'baseline has no per-query scores' (R@10 alone), nor an empty table (with RR@10)."""
+    tested = []
+    monkeypatch.setattr(stats, "paired_t_test", lambda *args: tested.append(args) or 0.5)
+    message = (
+        r"measure 'R@10' is not in notebook 04's per_query.parquet "
+        r"\(present: R@100, RR@10, nDCG@10\); add it to notebook 04's measures and run 04 "
+        r"again, or remove it from notebook 05's measures"
+    )
+    with pytest.raises(CsirError, match=message):
+        stats.compare_with_zero_shot(_evaluated(), measures=measures)
+    with pytest.raises(CsirError, match=message):
+        stats.compare(_evaluated(), baseline="e5/zero-shot/en-en/p=0.0", measures=measures)
+    assert tested == []
+    # notebook 05 reads notebook 04's outputs with its measures: the error comes there already
+    _evaluated().to_parquet(tmp_path / "per_query.parquet")
+    (tmp_path / "metrics.csv").write_text("model,measure,value\n")
+    with pytest.raises(CsirError, match=message):
+        stats.read_evaluation(tmp_path, measures)
+    stats.read_evaluation(tmp_path, ["RR@10", "R@100"])
+    with pytest.raises(CsirError, match=r"measures 'R@10', 'P@5' are not in"):
+        stats.read_evaluation(tmp_path, ["R@10", "P@5"])
+
+
+def test_write_significance_refuses_a_measure_without_comparisons(tmp_path):
+    table = stats.compare(_per_query(), baseline="e5/zero-shot/en-en/p=0.0")
+    seeds = stats.seed_summary(_per_query().groupby(["model", *stats.PAIR_KEYS])["value"].mean()
+                               .reset_index())  # fmt: skip
+    with pytest.raises(CsirError, match=r"measure 'R@10' is not in the significance table"):
+        stats.write_significance(table, seeds, tmp_path, ["RR@10", "R@10"])
+    assert list(tmp_path.iterdir()) == []
