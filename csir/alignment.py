@@ -29,6 +29,7 @@ import pandas as pd
 from csir import io, languages, mining, mining_stats, paths
 from csir.config.mining import MiningConfig
 from csir.data import bitext
+from csir.errors import ConfigError
 from csir.ids import BI_ENCODER, BL_CS, CS_METHODS, SystemId
 from csir.results import METHOD_LABELS, mean_sd, parse_system, seed_mean
 
@@ -145,6 +146,21 @@ class BitextMining:
             else discover_models(root)
         )
         specs += [EncoderSpec(model_name(f, root), str(f), trained=True) for f in folders]
+        if not specs:
+            raise ConfigError(
+                f"no encoder to mine with: backbone is empty and {root} holds no model of "
+                "notebook 03; set backbone (e.g. 'e5-small-offline'), model_dirs, or "
+                "training_dir to notebook 03's output_dir"
+            )
+        seen: dict[str, str] = {}
+        for spec in specs:
+            if spec.system in seen:
+                raise ConfigError(
+                    f"two encoders share the name {spec.system!r}: {seen[spec.system]}, "
+                    f"{spec.path}; give model folders of different systems (notebook 03 names "
+                    "them <backbone>/<method>/<pair>/p=<p>/seed=<s>)"
+                )
+            seen[spec.system] = spec.path
         return specs
 
     def describe(self) -> pd.DataFrame:

@@ -59,11 +59,44 @@ def model_fingerprint(model_dir: str | Path) -> dict[str, str]:
 
 
 def model_name(model_dir: Path, root: Path) -> str:
-    """The system name of a model: its path relative to the models root (or its folder name)."""
+    """The system name of a model: its path relative to the models root; outside it, what
+    notebook 03 recorded it as (:func:`recorded_name`), else its last folders when they are
+    notebook 03's layout (``<backbone>/<method>/<pair>/p=<p>/seed=<s>``), else its folder name
+    (a model csir did not train)."""
     model_dir, root = Path(model_dir).resolve(), Path(root).resolve()
     if model_dir.is_relative_to(root) and model_dir != root:
         return model_dir.relative_to(root).as_posix()
+    recorded = recorded_name(model_dir)
+    if recorded is not None:
+        return recorded
+    laid_out = SystemId.parse("/".join(model_dir.parts[-5:]))
+    if laid_out.training_set is not None and laid_out.seed is not None:
+        return laid_out.name
     return model_dir.name
+
+
+def recorded_name(model_dir: Path) -> str | None:
+    """The name notebook 03 gave a model it trained, from its ``csir_training.json`` (backbone,
+    layers, seed, and the training set of its ``train.jsonl`` under notebook 02's ``train/``);
+    None when the folder has no such record or its training file is not one of notebook 02's."""
+    from csir.ids import TrainingSetId
+    from csir.training.args import model_dir_name
+    from csir.training.run_files import RUN_FILE
+
+    record = Path(model_dir) / RUN_FILE
+    if not record.is_file():
+        return None
+    info = io.read_json(record)
+    args, train_file = info.get("args") or {}, (info.get("train_file") or {}).get("path")
+    parts = Path(str(train_file)).parts
+    if not train_file or len(parts) < 5 or parts[-5] != "train" or "backbone" not in args:
+        return None
+    try:
+        training_set = TrainingSetId.parse("/".join(parts[-4:-1]))
+        backbone = model_dir_name(args["backbone"], int(args.get("num_layers") or 0))
+    except ConfigError:
+        return None
+    return SystemId.model(backbone, training_set, args.get("seed")).name
 
 
 def plan_systems(

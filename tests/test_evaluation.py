@@ -519,6 +519,42 @@ def test_a_model_retrained_in_place_gets_new_runs(setup: dict):
     assert set(record["sha256"]) == {"model.safetensors", "config.json"}
 
 
+def test_translate_test_runs_are_remade_when_a_lexicon_changes(setup: dict):
+    params = {**setup, "pairs": ["en-de"], "bi_encoder": False}
+    Evaluation(EvaluationConfig.from_params(params)).run_all(progress=False)
+    ev = Evaluation(EvaluationConfig.from_params(params))
+    tt = ev.run_path("tiny/translate-test/en-en/p=0.0/seed=1", "en-de")
+    model = ev.run_path("tiny/zero-shot/en-en/p=0.0/seed=1", "en-de").read_bytes()
+    assert ev.check_models() == []  # nothing changed: every run is kept
+    lexicon = Path(setup["lexicon_induction_dir"]) / "lexicons" / "muse" / "de-en.tsv"
+    lexicon.write_text("katze\tbanana\nsofa\tbanana\n", encoding="utf-8")  # made again
+    again = Evaluation(EvaluationConfig.from_params(params))
+    assert again.check_models() == ["tiny/translate-test/en-en/p=0.0/seed=1"]
+    assert not tt.is_file()  # its runs go (and are made again), the model's stay
+    assert again.run_path("tiny/zero-shot/en-en/p=0.0/seed=1", "en-de").read_bytes() == model
+
+
+def test_a_model_outside_the_models_folder_keeps_its_name(setup: dict, tmp_path: Path):
+    """A model folder given through model_dirs from another study is named as notebook 03 named
+    it (its record, else its folders), never by its last folder alone."""
+    from csir.systems import model_name
+
+    source = Path(setup["training_dir"]) / "models" / "tiny/bl-cs/en-de/p=0.5/seed=1"
+    copy = tmp_path / "elsewhere" / "renamed"
+    shutil.copytree(source, copy)
+    elsewhere = tmp_path / "other-study" / "tiny/bl-cs/en-de/p=0.5/seed=1"
+    shutil.copytree(source, elsewhere)
+    record = {
+        "args": {"backbone": "tiny", "num_layers": 0, "seed": 3},
+        "train_file": {"path": "/x/02_data_generation/train/bl-cs/en-de/p=0.5/train.jsonl"},
+    }
+    (copy / "csir_training.json").write_text(json.dumps(record), encoding="utf-8")
+    root = Path(setup["training_dir"]) / "models"
+    assert model_name(copy, root) == "tiny/bl-cs/en-de/p=0.5/seed=3"  # from its record
+    assert model_name(elsewhere, root) == "tiny/bl-cs/en-de/p=0.5/seed=1"  # from its folders
+    assert model_name(tmp_path / "hub-model", root) == "hub-model"  # not csir's: its folder
+
+
 def test_an_unfinished_training_folder_is_refused(setup: dict):
     folder = Path(setup["training_dir"]) / "models" / "tiny/ml-cs/ml/p=0.5/seed=1"
     make_tiny_cross_encoder(folder, seed=2)

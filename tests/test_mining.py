@@ -355,6 +355,23 @@ def test_the_offline_backbone_mines_translations_with_both_scorings():
 # --------------------------------------------------------------------------- notebook 07's engine
 
 
+def test_engine_refuses_no_encoder_and_two_encoders_of_one_name(squad_folder, tmp_path):
+    from conftest import make_tiny_cross_encoder
+
+    from csir.alignment import BitextMining
+
+    params = {"smoke": False, "dataset_dir": str(squad_folder), "pairs": ["de-en"],
+              "backbone": "", "training_dir": str(tmp_path / "nothing")}  # fmt: skip
+    with pytest.raises(ConfigError, match="no encoder to mine with: backbone is empty"):
+        BitextMining(MiningConfig.from_params(params))
+    folders = [tmp_path / "a" / "seed=1", tmp_path / "b" / "seed=1"]  # no record, no layout
+    for seed, folder in enumerate(folders):
+        make_tiny_cross_encoder(folder, seed, head=False)
+    params["model_dirs"] = [str(f) for f in folders]
+    with pytest.raises(ConfigError, match="two encoders share the name 'seed=1'"):
+        BitextMining(MiningConfig.from_params(params))
+
+
 @pytest.mark.slow
 def test_engine_mines_with_trained_encoders_of_both_heads(squad_folder, tmp_path):
     """Tiny models named as notebook 03 names them: a classifier and a segment-cosine model
