@@ -71,10 +71,13 @@ class PaperFigures:
 
     @functools.cached_property
     def significance(self) -> pd.DataFrame:
-        """Notebook 05's comparisons with the zero-shot baseline."""
-        return self._read(
+        """Notebook 05's comparisons with the zero-shot baseline; refuses a ``measure`` that
+        notebook 05 did not test (no figure may read 'not significant' where nothing was tested)."""
+        table = self._read(
             self.cfg.significance_path() / "significance.csv", "05_significance", "significance_dir"
         )
+        results.require_tested_measure(table, self.cfg.measure)
+        return table
 
     @functools.cached_property
     def bli(self) -> pd.DataFrame:
@@ -182,17 +185,21 @@ class PaperFigures:
         """:func:`results.results_table` of every system and pair, written as
         ``table_results.md`` and ``table_results.csv``."""
         rows = self.rows
-        if "mde" not in self.significance:
+        lacking = [c for c in ("mde", "correction") if c not in self.significance]
+        if lacking:
             raise CsirError(
-                "significance.csv lacks the minimum detectable effect (an older notebook 05): "
+                f"significance.csv lacks {' and '.join(lacking)} (an older notebook 05): "
                 "run notebook 05 again"
             )
         table = results.results_table(rows, self.significance, self.cfg.measure)
         measure = self.cfg.measure
+        correction = results.used_correction(self.significance, measure)
+        legend = results.CORRECTION_NAMES.get(correction, f"after the {correction} correction")
+        level = "uncorrected" if correction == "none" else "corrected"
         caption = (
             f"{measure}, mean ± sd over seeds; (Δ†): system − zero-shot model on per-query "
-            "scores averaged over seeds, † significant after notebook 05's correction; last "
-            "row: median minimum detectable effect (80 % power, corrected level).\n\n"
+            f"scores averaged over seeds, † significant {legend}; last "
+            f"row: median minimum detectable effect (80 % power, {level} level).\n\n"
         )
         with io.atomic_write(self.out / "table_results.md") as fh:
             fh.write(caption + results.markdown_table(table))

@@ -313,10 +313,47 @@ def best_code_switched(rows: pd.DataFrame, backbone: str, baseline: str) -> str:
     return max(sorted(means), key=lambda n: means[n])
 
 
+def require_tested_measure(significance: pd.DataFrame, measure: str) -> None:
+    """One :class:`CsirError` when notebook 05's ``significance.csv`` holds no test of
+    ``measure``, naming the measures it holds and the fixes."""
+    require_measures(
+        [measure],
+        significance["measure"].unique() if "measure" in significance else [],
+        "notebook 05's significance.csv",
+        "run notebook 05 with measures including it, or set notebook 06's measure to one of these",
+    )
+
+
+#: Notebook 05's ``correction`` → how notebook 06's table legend names it.
+CORRECTION_NAMES = {
+    "bonferroni": "after notebook 05's Bonferroni correction",
+    "holm": "after notebook 05's Holm correction",
+    "none": "uncorrected (notebook 05's correction: none)",
+}
+
+
+def used_correction(significance: pd.DataFrame, measure: str) -> str:
+    """The ``correction`` notebook 05 applied to ``measure``'s comparisons (significance.csv's
+    ``correction`` column), e.g. ``"none"``."""
+    used = sorted(set(significance.loc[significance["measure"] == measure, "correction"]))
+    if len(used) != 1:
+        raise CsirError(
+            f"notebook 05's significance.csv holds corrections {used} for {measure}, not one; "
+            "run notebook 05 again"
+        )
+    return str(used[0])
+
+
 def significance_grid(
     significance: pd.DataFrame, system: str, baseline: str, measure: str
 ) -> pd.DataFrame:
-    """Query × document language of notebook 05's ``significant`` flags for one comparison."""
+    """Query × document language of notebook 05's ``significant`` flags for one comparison.
+
+    Raises:
+        CsirError: notebook 05 did not test ``measure`` (the flags would all read "not
+            significant" where nothing was tested).
+    """
+    require_tested_measure(significance, measure)
     rows = significance[
         (significance["system"] == system)
         & (significance["baseline"] == baseline)
@@ -349,8 +386,10 @@ def results_table(
     The last row, ``minimum detectable effect``, is per pair the median over those comparisons
     of the smallest difference the corrected test finds with 80 % power.
 
-    Input: :func:`annotate` rows and notebook 05's ``significance.csv``.
+    Input: :func:`annotate` rows and notebook 05's ``significance.csv``, which must hold
+    ``measure`` (:func:`require_tested_measure`).
     """
+    require_tested_measure(significance, measure)
     rows = rows.assign(pair=rows["query_lang"] + "-" + rows["doc_lang"])
     pairs = list(dict.fromkeys(rows["pair"]))
     values = seed_mean(rows, ["system", "pair"]).set_index(["system", "pair"])

@@ -300,3 +300,52 @@ def test_figures_config_rejects_bad_values():
     with pytest.raises(ConfigError, match="ablation_method"):
         FiguresConfig.from_params({"ablation_method": "bl-cs"})
     assert FiguresConfig.from_params({"smoke": True}).dpi == 100
+
+
+def test_a_measure_notebook_05_did_not_test_is_refused_not_drawn_as_insignificant(inputs, tmp_path):
+    from csir.paper import PaperFigures
+
+    metrics = pd.read_csv(inputs["04"] / "metrics.csv")
+    both = pd.concat([metrics, metrics.assign(measure="nDCG@10")], ignore_index=True)
+    both.to_csv(inputs["04"] / "metrics.csv", index=False)  # 04 scored nDCG@10, 05 tested RR@10
+    params = dict(
+        evaluation_dir=str(inputs["04"]), significance_dir=str(inputs["05"]), measure="nDCG@10",
+        lexicon_induction_dir=str(inputs["01"]), output_dir=str(tmp_path / "out"), smoke=True,
+    )  # fmt: skip
+    message = (
+        r"measure 'nDCG@10' is not in notebook 05's significance.csv \(present: RR@10\); run "
+        r"notebook 05 with measures including it, or set notebook 06's measure to one of these"
+    )
+    for step in (lambda p: p.draw("heatmaps"), lambda p: p.results_table()):
+        paper = PaperFigures(FiguresConfig.from_params(params))
+        with pytest.raises(CsirError, match=message):
+            step(paper)
+        assert "heatmaps" not in paper.written and "tables" not in paper.written
+    significance = make_significance(metrics)
+    rows = results.annotate(both, "nDCG@10")
+    with pytest.raises(CsirError, match=message):
+        results.results_table(rows, significance, "nDCG@10")
+    with pytest.raises(CsirError, match=message):
+        results.significance_grid(significance, f"{B}/ml-cs/ml/p=1.0", f"{B}/zero-shot/en-en/p=0.0",
+                                  "nDCG@10")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("correction", "legend"),
+    [
+        ("none", "† significant uncorrected (notebook 05's correction: none)"),
+        ("holm", "† significant after notebook 05's Holm correction"),
+        ("bonferroni", "† significant after notebook 05's Bonferroni correction"),
+    ],
+)
+def test_results_table_legend_names_notebook_05s_correction(inputs, tmp_path, correction, legend):
+    from csir.paper import PaperFigures
+
+    significance = pd.read_csv(inputs["05"] / "significance.csv").assign(correction=correction)
+    significance.to_csv(inputs["05"] / "significance.csv", index=False)
+    out = tmp_path / "figures"
+    PaperFigures(_figures_config(inputs, out)).results_table()
+    caption = (out / "table_results.md").read_text(encoding="utf-8").split("\n\n")[0]
+    assert legend in caption
+    level = "uncorrected level" if correction == "none" else "corrected level"
+    assert level in caption and ("correction" not in caption.replace(legend, ""))
