@@ -193,14 +193,17 @@ class PaperFigures:
             )
         table = results.results_table(rows, self.significance, self.cfg.measure)
         measure = self.cfg.measure
-        correction = results.used_correction(self.significance, measure)
-        legend = results.CORRECTION_NAMES.get(correction, f"after the {correction} correction")
-        level = "uncorrected" if correction == "none" else "corrected"
-        caption = (
-            f"{measure}, mean ± sd over seeds; (Δ†): system − zero-shot model on per-query "
-            f"scores averaged over seeds, † significant {legend}; last "
-            f"row: median minimum detectable effect (80 % power, {level} level).\n\n"
-        )
+        if self.significance.empty:  # nothing was compared with zero-shot
+            caption = f"{measure}, mean ± sd over seeds (notebook 05 had nothing to compare).\n\n"
+        else:
+            correction = results.used_correction(self.significance, measure)
+            legend = results.CORRECTION_NAMES.get(correction, f"after the {correction} correction")
+            level = "uncorrected" if correction == "none" else "corrected"
+            caption = (
+                f"{measure}, mean ± sd over seeds; (Δ†): system − zero-shot model on per-query "
+                f"scores averaged over seeds, † significant {legend}; last "
+                f"row: median minimum detectable effect (80 % power, {level} level).\n\n"
+            )
         with io.atomic_write(self.out / "table_results.md") as fh:
             fh.write(caption + results.markdown_table(table))
         with io.atomic_write(self.out / "table_results.csv") as fh:

@@ -405,15 +405,21 @@ def read_evaluation(
 def write_significance(
     table: pd.DataFrame, seeds: pd.DataFrame, out: str | Path, measures: Sequence[str]
 ) -> list[Path]:
-    """Write ``significance.csv``, ``seeds.csv`` and one ``significance_<measure>.tex`` each."""
+    """Write ``significance.csv``, ``seeds.csv`` and one ``significance_<measure>.tex`` each.
+
+    A table with comparisons must hold every one of ``measures``; an empty one (a study with
+    nothing to compare, e.g. the zero-shot model alone on exhaustive candidates) writes empty
+    tables.
+    """
     from csir import io
 
-    require_measures(
-        measures,
-        table["measure"].unique(),
-        "the significance table",
-        "compare with measures including it (stats.compare_with_zero_shot(measures=...))",
-    )
+    if not table.empty:
+        require_measures(
+            measures,
+            table["measure"].unique(),
+            "the significance table",
+            "compare with measures including it (stats.compare_with_zero_shot(measures=...))",
+        )
     out = Path(out)
     written = [out / "significance.csv", out / "seeds.csv"]
     with io.atomic_write(written[0]) as fh:

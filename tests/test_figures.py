@@ -302,6 +302,23 @@ def test_figures_config_rejects_bad_values():
     assert FiguresConfig.from_params({"smoke": True}).dpi == 100
 
 
+def test_an_empty_significance_table_still_gives_the_table(inputs, tmp_path):
+    """A study with nothing to compare with zero-shot: notebook 05 writes an empty table, and
+    notebook 06 draws what it can and says so instead of refusing the measure."""
+    from csir.paper import PaperFigures
+
+    empty = pd.read_csv(inputs["05"] / "significance.csv").iloc[:0]
+    empty.to_csv(inputs["05"] / "significance.csv", index=False)
+    params = dict(
+        evaluation_dir=str(inputs["04"]), significance_dir=str(inputs["05"]),
+        lexicon_induction_dir=str(inputs["01"]), output_dir=str(tmp_path / "out"), smoke=True,
+    )  # fmt: skip
+    paper = PaperFigures(FiguresConfig.from_params(params))
+    paper.results_table()
+    caption = (tmp_path / "out" / "table_results.md").read_text(encoding="utf-8")
+    assert caption.startswith("RR@10, mean ± sd over seeds (notebook 05 had nothing to compare)")
+
+
 def test_a_measure_notebook_05_did_not_test_is_refused_not_drawn_as_insignificant(inputs, tmp_path):
     from csir.paper import PaperFigures
 

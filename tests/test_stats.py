@@ -224,3 +224,6 @@ def test_write_significance_refuses_a_measure_without_comparisons(tmp_path):
     with pytest.raises(CsirError, match=r"measure 'R@10' is not in the significance table"):
         stats.write_significance(table, seeds, tmp_path, ["RR@10", "R@10"])
     assert list(tmp_path.iterdir()) == []
+    # nothing to compare (the zero-shot model alone): empty tables, no error
+    written = stats.write_significance(table.iloc[:0], seeds, tmp_path, ["RR@10"])
+    assert [p.name for p in written][-1] == "significance_RR_at_10.tex"
