@@ -116,7 +116,6 @@ class Evaluation:
         # candidates), set when its collection is read; they fix every language's documents.
         self._pivot_run: runs.Run | None = None
         self._pivot_read = False
-        self._lexicon_fingerprint: dict[str, str | None] | None = None
 
     # -- inputs
 
@@ -362,7 +361,7 @@ class Evaluation:
         they were made.
 
         Each model-based system's run folder holds ``model.json``, the :func:`model_fingerprint`
-        its runs were made with (Translate-Test: and its lexicons', :meth:`lexicon_fingerprint`);
+        its runs were made with (Translate-Test: and its lexicons', :attr:`lexicon_fingerprint`);
         a folder without it, or with other bytes (a model retrained in place, a lexicon made
         again), loses its runs, which are then made again. Returns the systems whose runs went.
         """
@@ -377,7 +376,7 @@ class Evaluation:
                 "sha256": model_fingerprint(system.model_dir),
             }
             if system.kind == TRANSLATE_TEST:
-                current["lexicons"] = self.lexicon_fingerprint()
+                current["lexicons"] = self.lexicon_fingerprint
             saved = io.read_json(record) if record.is_file() else None
             if saved is not None and all(
                 saved.get(k) == current[k] for k in current if k != "model_dir"
@@ -395,18 +394,14 @@ class Evaluation:
             io.write_json(record, current)
         return dropped
 
+    @functools.cached_property
     def lexicon_fingerprint(self) -> dict[str, str | None]:
         """sha256 of the X→EN lexicon of every language Translate-Test may translate here
         (None: no such file), which its runs depend on as much as on the model."""
-        if self._lexicon_fingerprint is None:
-            langs = set().union(*map(self.unit_languages, self.pair_names)) - {"en"}
-            root, source = self.cfg.lexicon_path(), self.cfg.lexicon_source
-            files = {x: retrieval.translation_lexicon_path(root, x, source) for x in sorted(langs)}
-            self._lexicon_fingerprint = {
-                x: io.file_sha256(path) if Path(path).is_file() else None
-                for x, path in files.items()
-            }
-        return self._lexicon_fingerprint
+        langs = set().union(*map(self.unit_languages, self.pair_names)) - {"en"}
+        root, source = self.cfg.lexicon_path(), self.cfg.lexicon_source
+        files = {x: retrieval.translation_lexicon_path(root, x, source) for x in sorted(langs)}
+        return {x: io.file_sha256(f) if Path(f).is_file() else None for x, f in files.items()}
 
     def missing(self) -> list[tuple[str, tuple[str, int | None]]]:
         """(system, (pair, draw)) combinations without a run file yet."""

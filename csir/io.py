@@ -288,6 +288,19 @@ def download_cache() -> Path:
     return paths.cache_dir() / "data"
 
 
+def local_data_roots() -> list[Path]:
+    """Where data files are found on disk, in the order :func:`locate` looks: the local mirror
+    (``CSIR_DATA_DIR``, when set), then the download cache."""
+    mirror = paths.data_mirror()
+    return [*([mirror] if mirror is not None else []), download_cache()]
+
+
+def find_local(relpath: str) -> Path | None:
+    """The file at mirror-relative ``relpath`` on disk (:func:`local_data_roots`), or None;
+    never downloads."""
+    return next((r / relpath for r in local_data_roots() if (r / relpath).is_file()), None)
+
+
 def locate(relpath: str, urls: Sequence[str] = ()) -> Path:
     """Find a data file by its mirror-relative path, downloading it when allowed.
 
@@ -301,19 +314,17 @@ def locate(relpath: str, urls: Sequence[str] = ()) -> Path:
     Raises:
         DataNotFoundError: naming the mirror path, the cache path and every URL tried.
     """
-    looked: list[str] = []
+    found = find_local(relpath)
+    if found is not None:
+        return found
     mirror = paths.data_mirror()
-    if mirror is not None:
-        candidate = mirror / relpath
-        if candidate.is_file():
-            return candidate
-        looked.append(f"{candidate} (local mirror, CSIR_DATA_DIR)")
-    else:
-        looked.append("local mirror: CSIR_DATA_DIR is not set")
     cached = download_cache() / relpath
-    if cached.is_file():
-        return cached
-    looked.append(f"{cached} (download cache, CSIR_CACHE_DIR)")
+    looked = [
+        f"{mirror / relpath} (local mirror, CSIR_DATA_DIR)"
+        if mirror is not None
+        else "local mirror: CSIR_DATA_DIR is not set",
+        f"{cached} (download cache, CSIR_CACHE_DIR)",
+    ]
     if not urls:
         looked.append("no public URL is known for this file")
     for url in urls:

@@ -17,31 +17,21 @@ from csir.errors import CsirError
 SOURCE_LANG = "en"
 
 
-def muse_dictionary_found(src: str, tgt: str) -> bool:
-    """Whether ``muse/<src>-<tgt>.txt`` is in the data mirror or download cache (not fetched)."""
-    relpath = f"muse/{src}-{tgt}.txt"
-    mirror = paths.data_mirror()
-    return (mirror is not None and (mirror / relpath).is_file()) or (
-        io.download_cache() / relpath
-    ).is_file()
-
-
 def notebook01_can_make(lang: str) -> bool:
     """Notebook 01 makes ``lang``'s lexicons from MUSE's en-``lang`` dictionary: found on disk,
     or downloadable (not offline)."""
-    return muse_dictionary_found(SOURCE_LANG, lang) or not paths.offline()
+    return io.find_local(f"muse/{SOURCE_LANG}-{lang}.txt") is not None or not paths.offline()
 
 
 def languages_with_muse_dictionaries() -> list[str]:
-    """Target languages of the ``muse/en-<x>.txt`` dictionaries in the mirror and cache."""
-    found: set[str] = set()
-    mirror = paths.data_mirror()
-    for folder in [mirror / "muse"] if mirror else []:
-        found.update(p.stem.split("-", 1)[1] for p in folder.glob(f"{SOURCE_LANG}-*.txt"))
-    found.update(
-        p.stem.split("-", 1)[1] for p in (io.download_cache() / "muse").glob(f"{SOURCE_LANG}-*.txt")
+    """Target languages of the ``muse/en-<x>.txt`` dictionaries on disk (mirror and cache)."""
+    return sorted(
+        {
+            p.stem.split("-", 1)[1]
+            for root in io.local_data_roots()
+            for p in (root / "muse").glob(f"{SOURCE_LANG}-*.txt")
+        }
     )
-    return sorted(found)
 
 
 def require_lexicons(
