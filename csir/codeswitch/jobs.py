@@ -161,9 +161,10 @@ def load_lexicons(
         CsirError: lexicons are missing (all of them named, before any is read).
     """
     from csir.lexicon.required import require_lexicons
+    from csir.lexicon.store import lexicon_path
 
     langs = list(langs)
-    files = {lang: Path(root) / source / f"{src}-{lang}.tsv" for lang in langs}
+    files = {lang: lexicon_path(root, source, src, lang) for lang in langs}
     require_lexicons(
         list(files.items()),
         needed_by="code-switching",

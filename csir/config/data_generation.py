@@ -143,6 +143,7 @@ class DataGenerationConfig(NotebookConfig):
         not wait for the English pairs and the lexicons before it)."""
         from csir import codeswitch as cs
         from csir.lexicon.required import require_lexicons
+        from csir.lexicon.store import lexicon_path
 
         jobs = cs.plan_jobs(
             self.methods, self.pairs, self.probabilities, self.ml_languages, self.wiki_probability
@@ -150,8 +151,8 @@ class DataGenerationConfig(NotebookConfig):
         words, titles = cs.lexicon_languages(jobs)
         root = self.lexicon_path()
         require_lexicons(
-            [(x, root / self.lexicon_source / f"en-{x}.tsv") for x in words]
-            + [(x, root / self.title_lexicon_source / f"en-{x}.tsv") for x in titles],
+            [(x, lexicon_path(root, self.lexicon_source, "en", x)) for x in words]
+            + [(x, lexicon_path(root, self.title_lexicon_source, "en", x)) for x in titles],
             needed_by="notebook 02",
             pattern="en-*.tsv",
             parameter="lexicon_induction_dir",
