@@ -1,6 +1,6 @@
 """Training throughput and dev quality: csir's recipe against a Hugging Face ``Trainer``.
 
-Four systems fine-tune the offline multilingual-e5-small on the same pairs for the same number
+Five systems fine-tune the offline multilingual-e5-small on the same pairs for the same number
 of optimizer steps (batch 16, max length 256, AdamW lr 2e-5, weight decay 0.01 without biases and
 LayerNorm weights, linear decay without warm-up, gradient clipping 1.0, binary cross-entropy on
 one logit):
@@ -21,7 +21,10 @@ one logit):
 - ``csir-classifier``: the same csir recipe with ``head="classifier"`` (the ``ref`` model), to
   separate the head's effect from bf16 and trimming;
 - ``csir-autocast``: the ``csir`` recipe with bf16 autocast on the float32 model instead of the
-  bf16 copy (what the loop did before), to measure that step alone.
+  bf16 copy (what the loop did before), to measure that step alone;
+- ``csir-padded``: the ``csir`` recipe with every layer run on the padded batch, queries and
+  passages in two passes (what the loop did before :mod:`csir.packed`), to measure that step
+  alone.
 
 Data: per round a seeded random sample of ``steps * 16`` pairs of the WikiQA training set
 (notebook 02's ``zero-shot/en-en/p=0.0``, 1:4 positives to negatives), i.e. exactly one epoch, so
@@ -66,12 +69,13 @@ if str(REPO) not in sys.path:
 DEFAULT_DATA = REPO / "build/exp/02/train/zero-shot/en-en/p=0.0/train.jsonl"
 DEFAULT_DEV = REPO / "build/exp/02/dev/en-en/dev.jsonl"
 BATCH, MAX_LENGTH, LR, WEIGHT_DECAY, SEED = 16, 256, 2e-5, 0.01, 42
-SYSTEMS = ("ref", "csir", "csir-classifier", "csir-autocast")
+SYSTEMS = ("ref", "csir", "csir-classifier", "csir-autocast", "csir-padded")
 LABELS = {
     "ref": "HF Trainer (classifier, fp32, full vocabulary)",
     "csir": "csir (segment-cosine k=0, bf16, trimmed, dropout 0)",
     "csir-classifier": "csir (classifier, bf16, trimmed, dropout 0)",
     "csir-autocast": "csir (segment-cosine k=0, bf16 autocast, trimmed, dropout 0)",
+    "csir-padded": "csir (segment-cosine k=0, bf16, trimmed, dropout 0, padded layers)",
 }
 
 
@@ -338,6 +342,10 @@ def worker(ns: argparse.Namespace) -> None:
                 from csir.training import loop
 
                 loop._trains_on_shadow = lambda args, accelerator: False
+            if ns.worker == "csir-padded":
+                from csir import ranker
+
+                ranker.packable = lambda layers: False
             head = "classifier" if ns.worker == "csir-classifier" else "segment-cosine"
             result = run_csir(head, timed, dev, ns.steps, ns.head_lr, work)
     result["torch_threads"] = torch.get_num_threads()
@@ -468,6 +476,10 @@ def summarise(rounds: list[dict], systems: list[str]) -> dict:
             ratios = [e[f"{name}_vs_ref"] for e in rounds]
             summary[name]["speedup_vs_ref_per_round"] = ratios
             summary[name]["speedup_vs_ref_median"] = statistics.median(ratios)
+    if "csir" in systems and "csir-padded" in systems:
+        ratios = [e["csir"]["examples_per_s"] / e["csir-padded"]["examples_per_s"] for e in rounds]
+        summary["csir"]["speedup_vs_padded_per_round"] = ratios
+        summary["csir"]["speedup_vs_padded_median"] = statistics.median(ratios)
     summary["rounds_done"] = len(rounds)
     return summary
 
