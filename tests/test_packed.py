@@ -95,7 +95,7 @@ def test_layers_without_bert_parts_run_padded():
     assert not packable([torch.nn.Linear(4, 4)])
 
 
-def test_the_segment_ranker_packs_on_cpu_and_scores_as_padded(monkeypatch):
+def test_the_segment_ranker_packs_while_training_on_cpu_and_scores_as_padded(monkeypatch):
     encoder = _encoder(BertModel, BertConfig)
     model = ranker.SegmentCosineRanker(encoder, HeadSpec(joint_layers=1))
     ids = torch.randint(5, 100, (3, 7))
@@ -106,11 +106,13 @@ def test_the_segment_ranker_packs_on_cpu_and_scores_as_padded(monkeypatch):
         return run_packed(layers, *batches)
 
     monkeypatch.setattr(ranker, "run_packed", counting)
-    with torch.no_grad():
-        packed = model(ids[:, :4], MASK[:, :4], ids, MASK)
-        assert calls == [1, 1]  # queries and passages share one lower-layer pass, then joint
-        monkeypatch.setattr(ranker, "packable", lambda layers: False)
-        padded = model(ids[:, :4], MASK[:, :4], ids, MASK)
+    packed = model(ids[:, :4], MASK[:, :4], ids, MASK)
+    assert calls == [1, 1]  # queries and passages share one lower-layer pass, then joint
+    with torch.inference_mode():  # scoring keeps the padded layers
+        model(ids[:, :4], MASK[:, :4], ids, MASK)
+    assert calls == [1, 1]
+    monkeypatch.setattr(ranker, "packable", lambda layers: False)
+    padded = model(ids[:, :4], MASK[:, :4], ids, MASK)
     torch.testing.assert_close(packed, padded, atol=1e-5, rtol=1e-5)
 
 
@@ -118,9 +120,8 @@ def test_segments_encoded_in_one_pass_equal_separate_passes():
     model = ranker.SegmentCosineRanker(_encoder(BertModel, BertConfig), HeadSpec())
     ids = torch.randint(5, 100, (3, 7))
     queries, passages = (ids[:2, :4], MASK[:2, :4]), (ids, MASK)
-    with torch.no_grad():
-        together = model.encode_segments(queries, passages)
-        apart = [model.encode_segment(*queries), model.encode_segment(*passages)]
+    together = model.encode_segments(queries, passages)  # with gradients: packed, one pass
+    apart = [model.encode_segment(*queries), model.encode_segment(*passages)]
     for one, other, (_, mask) in zip(together, apart, (queries, passages), strict=True):
         assert one.shape == other.shape
         real = mask.bool()
