@@ -90,7 +90,8 @@ GPU_STUDY := PYTHONPATH=. python3 -m csir.gpu_study run $(BUILD)/gpu-bundle/bund
 gpu-bundle: ## CPU side of the GPU study: notebooks 01-02, then build/gpu-bundle/bundle.tar.gz
 	$(PIPELINE) configs/$(GPU_CONFIG).yaml --only 01 --only 02
 	CSIR_BUILD_DIR=$(abspath $(BUILD)) $(BIN)/python -m csir.gpu_study pack \
-	  configs/$(GPU_CONFIG).yaml --bundle $(GPU_BUNDLE) --benchmark $(GPU_BENCHMARK)
+	  configs/$(GPU_CONFIG).yaml --bundle $(GPU_BUNDLE) --benchmark $(GPU_BENCHMARK) \
+	  --budget $(GPU_BUDGET)
 	@echo "on the GPU machine, from the repository root: $(GPU_STUDY)"
 
 gpu-study: ## the GPU side (on the GPU machine; OUT=where results.tar.gz goes)
@@ -116,7 +117,7 @@ gpu-dry-run: $(GPU_IMAGE_VENV)/installed ## the GPU study's round trip on CPU at
 	CSIR_BUILD_DIR=$(abspath $(BUILD)) $(BIN)/python -m csir.gpu_study pack configs/$(GPU_CONFIG).yaml \
 	  --smoke --from-build $(abspath $(BUILD))/smoke --bundle $(BUILD)/gpu-dry-run --wheel-python local
 	PYTHONPATH=. $(GPU_IMAGE_VENV)/bin/python -m csir.gpu_study run $(BUILD)/gpu-dry-run/bundle.tar.gz \
-	  --device cpu --workers 2 --block-absent --benchmark 90 --work $(BUILD)/gpu-dry-run/work \
+	  --device cpu --workers 2 --block-absent --budget 480 --benchmark 120 --work $(BUILD)/gpu-dry-run/work \
 	  --out $(BUILD)/gpu-dry-run/out
 	$(BIN)/python -m csir.gpu_study unpack $(BUILD)/gpu-dry-run/out/results.tar.gz \
 	  --build $(BUILD)/gpu-dry-run/unpacked --check --benchmark $(BUILD)/gpu-dry-run/out/gpu_throughput.json

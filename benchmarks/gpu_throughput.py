@@ -23,9 +23,12 @@ processed: the attention-mask sums of the batches (training), the tokens of ever
 (classifier scoring) or of every distinct query and passage (segment scoring, which encodes
 each text once). Reported only on a CUDA device.
 
-Every part runs only while ``--budget`` seconds allow it (the parts left are named in the
-JSON); the JSON is rewritten after each part, so a run stopped at its limit keeps what it
-measured. ``--tiny`` runs every part at smoke sizes (the CPU dry run, ``make gpu-dry-run``).
+Every part runs only while ``--budget`` seconds (or ``--deadline``, the GPU run's end of the
+benchmark on the wall clock) allow it, in this order: training at the first batch size, scoring
+with that model, training at the other sizes; the parts left are named in the JSON. The JSON is
+rewritten before and after each part, so a run stopped at its limit keeps what it measured and
+names the part it stopped (``"running"``). ``--tiny`` runs every part at smoke sizes (the CPU
+dry run, ``make gpu-dry-run``).
 
 Command (from the repository root, after ``csir.gpu_study run`` has unpacked a bundle; the run
 calls it itself with ``--benchmark``)::
@@ -55,6 +58,11 @@ PEAK_FLOPS = 790e12
 SCORING_BATCH = 256  # notebook 04's batch_size in configs/offline-full.yaml
 #: (steps, batch sizes, max length, questions, document languages) of --tiny.
 TINY = (3, [4, 8], 64, 2, ["en"])
+#: Seconds a part needs to be started: csir and Trainer each load, tokenise and take the steps
+#: (about 10 s on a GPU); scoring builds BM25 candidates in 3 languages, then loads and runs 4
+#: variants (20-25 s expected). --tiny's scoring is 2 questions in one language.
+NEEDS_S = {"train": 15.0, "score": 25.0}
+TINY_NEEDS_S = {"train": 15.0, "score": 10.0}
 
 
 def non_embedding_parameters(model) -> int:
@@ -89,14 +97,25 @@ def segment_tokens(model_dir: Path, pairs: list[tuple[str, str]], length: int) -
 
 
 class Report:
-    """The JSON report, rewritten atomically after every part; parts run while time is left."""
+    """The JSON report, rewritten atomically before and after every part; parts run while time
+    is left.
 
-    def __init__(self, out: Path, budget_s: float, facts: dict) -> None:
-        self.out, self.budget_s, self.start = out, budget_s, time.monotonic()
+    ``deadline`` (seconds since the epoch, from the process that started this one) ends the
+    budget where it comes before ``budget_s`` from now: the parent's clock started before this
+    process's imports. A part still running when the process is stopped stays named in
+    ``"running"``.
+    """
+
+    def __init__(self, out: Path, budget_s: float, facts: dict, deadline: float = 0.0) -> None:
+        self.out, self.start = out, time.monotonic()
+        self.end = self.start + budget_s
+        if deadline:
+            self.end = min(self.end, self.start + deadline - time.time())
         self.data: dict = {**facts, "budget_s": budget_s, "parts": {}, "left_out": []}
+        self.data["started_with_s"] = round(self.left(), 2)
 
     def left(self) -> float:
-        return self.budget_s - (time.monotonic() - self.start)
+        return self.end - time.monotonic()
 
     @contextlib.contextmanager
     def part(self, name: str, needs_s: float) -> Iterator[dict | None]:
@@ -105,6 +124,8 @@ class Report:
             self.data["left_out"].append(name)
             yield None
         else:
+            self.data["running"] = name
+            self.save()
             began = time.monotonic()
             entry: dict = {}
             try:
@@ -113,6 +134,7 @@ class Report:
                 entry["error"] = f"{type(err).__name__}: {err}"[:500]
             entry["wall_s"] = round(time.monotonic() - began, 2)
             self.data["parts"][name] = entry
+            del self.data["running"]
         self.data["elapsed_s"] = round(time.monotonic() - self.start, 2)
         self.save()
 
@@ -210,6 +232,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-file", type=Path, required=True, help="WikiQA training JSONL")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--budget", type=float, default=75.0, help="seconds for every part")
+    parser.add_argument(
+        "--deadline", type=float, default=0.0, help="end of the budget (epoch seconds) if earlier"
+    )
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--steps", type=int, default=30, help="optimizer steps a system")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 128])
@@ -226,26 +251,30 @@ def main(argv: list[str] | None = None) -> None:
         sys.modules[name] = None  # type: ignore[assignment]
     if ns.tiny:
         ns.steps, ns.batch_sizes, ns.max_length, ns.queries, ns.doc_langs = TINY
+    needs = TINY_NEEDS_S if ns.tiny else NEEDS_S
     cuda = ns.device.startswith("cuda")
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(ns).items()}
-    report = Report(ns.out, ns.budget, {**facts(ns.device), "settings": settings})
+    report = Report(ns.out, ns.budget, {**facts(ns.device), "settings": settings}, ns.deadline)
     with tempfile.TemporaryDirectory(prefix="csir-gpu-bench-") as tmp:
         work = Path(tmp)
         model = None
-        for batch in ns.batch_sizes:
-            # csir and Trainer each load, tokenise and take ns.steps steps: about 10 s on a GPU
-            with report.part(f"train_b{batch}", needs_s=15) as entry:
+        # the first batch size (the study's), scoring with its model, then the other sizes:
+        # a budget that runs short loses the least informative part
+        for batch in [*ns.batch_sizes[:1], "score", *ns.batch_sizes[1:]]:
+            if batch == "score":
+                with report.part("score", needs_s=needs["score"]) as entry:
+                    if entry is not None:
+                        if model is None:
+                            raise RuntimeError("no csir model was trained to score with")
+                        score_part(entry, ns, model, work, cuda)
+                continue
+            with report.part(f"train_b{batch}", needs_s=needs["train"]) as entry:
                 if entry is not None:
                     lines = ns.steps * batch
                     timed = sample_file(ns.train_file, lines, 0, work / f"sample{batch}.jsonl")
                     entry.update(batch_size=batch, steps=ns.steps, sample_seed=0)
                     folder = train_part(entry, ns, batch, timed, work, cuda)
                     model = model or folder
-        with report.part("score", needs_s=10) as entry:
-            if entry is not None:
-                if model is None:
-                    raise RuntimeError("no csir model was trained to score with")
-                score_part(entry, ns, model, work, cuda)
 
 
 if __name__ == "__main__":

@@ -284,3 +284,149 @@ def test_the_bundles_wheels_must_import_and_from_the_bundle(tmp_path, monkeypatc
         match=r"yaml: imported from .*, not from the bundle's .*; csir_absent: ModuleNotFound",
     ):
         runner._check_wheels(site)
+
+
+def test_check_benchmark_names_a_part_stopped_while_running(tmp_path):
+    from csir import io
+
+    path = tmp_path / gpu_study.BENCHMARK_NAME
+    io.write_json(path, {"device": "test", "parts": {"train_b16": {}}, "running": "score"})
+    with pytest.raises(gpu_study.results.CsirError, match="score.*still running"):
+        gpu_study.check_benchmark(path)
+
+
+def test_the_benchmark_report_keeps_the_parents_deadline(tmp_path):
+    import importlib.util
+    import json
+    import time
+
+    script = REPO / "benchmarks" / "gpu_throughput.py"
+    spec = importlib.util.spec_from_file_location("gpu_bench", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "report.json"
+    # the budget says 100 s, but the parent's deadline (its clock began earlier) is 5 s away
+    report = bench.Report(out, 100.0, {"device": "test"}, deadline=time.time() + 5)
+    assert 4 < report.left() <= 5
+    with report.part("train_b16", needs_s=4) as entry:
+        assert entry is not None
+        assert json.loads(out.read_text())["running"] == "train_b16"  # a kill here names it
+    with report.part("score", needs_s=25) as entry:
+        assert entry is None
+    saved = json.loads(out.read_text())
+    assert "running" not in saved and saved["left_out"] == ["score"]
+    assert list(saved["parts"]) == ["train_b16"]
+
+
+def test_scoring_runs_count_translate_test_for_zero_shot_models_only():
+    models = ["e5/zero-shot/en-en/p=0.0/seed=1", "e5/bl-cs/en-de/p=0.5/seed=1"]
+    # two entries of 30 units: 2 baselines each, Translate-Test in the first only
+    runs = gpu_study.plan.scoring_runs([30, 30], [2, 2], models, [True, False])
+    assert runs == (2 + 2 + 1) * 30 + (2 + 2) * 30
+    assert gpu_study.plan.scoring_reserve_s(0.1, 600, 6) == pytest.approx(
+        gpu_study.plan.SCORING_BASE_S + gpu_study.plan.SCORING_MARGIN * 10
+    )
+
+
+def test_simulated_schedule_holds_back_the_final_scoring():
+    from csir.gpu_study.results import simulate_schedule
+
+    names = [f"m{i}" for i in range(6)]
+
+    def reserve(started):
+        return 10.0 * len(started)  # scoring grows with the models started
+
+    # 2 slots, jobs of 20 s from t=0: m0,m1 at 0 (need 20+10, 20+20), m2,m3 at 20, ...
+    fit, end = simulate_schedule(names, [20.0] * 6, 2, 0.0, 1000.0, reserve)
+    assert fit == names and end == 60.0
+    # budget 100: m2 at 20 needs 20+30 <= 80, m3 at 20 needs 20+40 <= 80; m4 at 40: 20+50 > 60
+    fit, end = simulate_schedule(names, [20.0] * 6, 2, 0.0, 100.0, reserve)
+    assert fit == names[:4] and end == 40.0
+
+
+def test_the_full_study_is_planned_to_start_every_model_in_its_budget(isolated_build):
+    from csir import io
+
+    reference = io.read_json(gpu_study.REFERENCE_RECORD)
+    plan = gpu_study.read_plan(REPO / "configs" / "offline-full.yaml")
+    full = gpu_study.estimate(plan, reference, 6, benchmark_s=75, budget_s=540)
+    assert full["models_fit"] == len(plan.jobs())
+    assert full["models_end_s"] + full["score_s"] <= 540
+    # the fallback call of the README (--budget 180, no benchmark) keeps the first seeds
+    short = gpu_study.estimate(plan, reference, 6, budget_s=180)
+    assert 0 < short["models_fit"] < len(plan.jobs())
+
+
+def _fake_plan(tmp_path, count):
+    import types
+
+    models = tmp_path / "models"
+    entry = types.SimpleNamespace(models_path=lambda: models)
+    plan = types.SimpleNamespace(training=[entry])
+    jobs = [(0, tmp_path / "train.jsonl", models / f"m{i}", 1) for i in range(count)]
+    return plan, jobs
+
+
+def test_run_jobs_leaves_out_a_failed_model_and_goes_on(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from csir.gpu_study import runner
+
+    def fake_job(entry, file, folder, seed):
+        if folder.endswith("m1"):
+            raise RuntimeError("CUDA error: an illegal memory access")
+        return {"train_s": 0.01, "evaluate_s": 0.01}
+
+    monkeypatch.setattr(runner, "_train_job", fake_job)
+    plan, jobs = _fake_plan(tmp_path, 4)
+    record = {"jobs": [], "skipped": []}
+    with ThreadPoolExecutor(2) as pool:
+        trained, stopped = runner._run_jobs(
+            pool, plan, jobs, record, runner._Clock(60.0), lambda started: 1.0, 2
+        )
+    assert [p.name for p in trained] == ["m0", "m2", "m3"] and not stopped
+    assert record["errors"] == ["m1: RuntimeError: CUDA error: an illegal memory access"]
+
+
+def test_run_jobs_abandons_jobs_still_running_when_only_scoring_time_is_left(tmp_path, monkeypatch):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from csir.gpu_study import runner
+
+    release = threading.Event()
+
+    def fake_job(entry, file, folder, seed):
+        if folder.endswith("m1"):
+            release.wait(10)  # a job that hangs
+        return {"train_s": 0.01, "evaluate_s": 0.01}
+
+    monkeypatch.setattr(runner, "_train_job", fake_job)
+    plan, jobs = _fake_plan(tmp_path, 2)
+    record = {"jobs": [], "skipped": []}
+    with ThreadPoolExecutor(2) as pool:
+        # 3 s of budget, 2 s held for scoring: the hung job is given up after about 1 s
+        trained, stopped = runner._run_jobs(
+            pool, plan, jobs, record, runner._Clock(3.0), lambda started: 2.0, 2
+        )
+        release.set()
+    assert [p.name for p in trained] == ["m0"] and stopped
+    assert record["stopped"] == ["m1"]
+
+
+def test_scores_of_systems_the_run_does_not_count_are_dropped():
+    import types
+
+    import pandas as pd
+
+    from csir.gpu_study import runner
+
+    systems = [types.SimpleNamespace(name=n) for n in ("bm25", "model-a")]
+
+    def frame(name):
+        return pd.DataFrame({"model": [name], "value": [1.0]})
+
+    scored = [([frame("model-a"), frame("failed-model"), frame("bm25")], {"pair": "en-en"})]
+    kept = runner._in_system_order(systems, scored)
+    assert [f["model"].iat[0] for f in kept[0][0]] == ["bm25", "model-a"]
+    assert kept[0][1] == {"pair": "en-en"}

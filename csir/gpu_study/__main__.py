@@ -33,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--wheels", default="", help="folder holding the wheels (else pip download)")
     p.add_argument("--benchmark", type=float, default=0.0, help="the run's --benchmark (estimate)")
+    p.add_argument("--budget", type=float, default=0.0, help="the run's --budget (estimate)")
     r = sub.add_parser("run", help="GPU: train, evaluate and score the bundle's study")
     r.add_argument("bundle")
     r.add_argument("--out", required=True, help="where results.tar.gz goes")
@@ -59,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             pack(
                 args.config, bundle, from_build=args.from_build or None, smoke=args.smoke,
                 wheels_dir=args.wheels or None, wheel_python=args.wheel_python,
-                benchmark_s=args.benchmark,
+                benchmark_s=args.benchmark, budget_s=args.budget,
             )  # fmt: skip
         elif args.command == "run":
             if args.block_absent:

@@ -50,6 +50,7 @@ def pack(
     wheel_python: str = WHEEL_PYTHON,
     limit_bytes: int = BUNDLE_LIMIT_BYTES,
     benchmark_s: float = 0.0,
+    budget_s: float = 0.0,
 ) -> Path:
     """Write ``<bundle_dir>/bundle.tar.gz`` for ``config_path`` (see :mod:`csir.gpu_study`).
 
@@ -65,6 +66,7 @@ def pack(
             dry run).
         limit_bytes: the largest bundle allowed.
         benchmark_s: the GPU throughput benchmark's seconds in the run (for the estimate).
+        budget_s: the run's ``--budget`` (for the estimate: how many models it would start).
 
     Raises:
         ConfigError: for a configuration the bundle cannot carry, or notebook 02's files missing.
@@ -77,7 +79,7 @@ def pack(
     config_path = Path(config_path)
     text = config_path.read_text(encoding="utf-8")
     if smoke:
-        data = yaml.safe_load(text) or {}
+        data = io.loads_yaml(text) or {}
         data["defaults"] = {**(data.get("defaults") or {}), "smoke": True}
         text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     bundle_dir = Path(bundle_dir)
@@ -142,13 +144,19 @@ def pack(
     if REFERENCE_RECORD.is_file():
         reference = io.read_json(REFERENCE_RECORD)
         with paths.using_build_dir(build.resolve()):
-            guess = estimate(plan, reference, reference["workers"], benchmark_s)
+            guess = estimate(plan, reference, reference["workers"], benchmark_s, budget_s)
         assumed = guess.pop("assumed")
         log(
             f"estimated {guess['total_s']:.0f} s on {reference['device']} with "
             f"{reference['workers']} workers ({guess}), scaled from {REFERENCE_RECORD.name}"
             + "".join(f"; assumed: {a}" for a in assumed)
         )
+        if "models_fit" in guess and guess["models_fit"] < manifest["jobs"]:
+            log(
+                f"with --budget {budget_s:.0f} the run would start only {guess['models_fit']} "
+                f"of the {manifest['jobs']} models (it holds back the final scoring's time): "
+                "give a larger --budget or a smaller plan"
+            )
     print(
         f"[csir.gpu_study] {bundle_dir / BUNDLE_NAME}: {size / 2**20:.1f} MiB; "
         f"{manifest['jobs']} models, {len(texts):,} texts, backbone vocabulary "

@@ -32,8 +32,13 @@ WHEEL_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2
 
 #: The GPU throughput benchmark's JSON among the files that come back.
 BENCHMARK_NAME = "gpu_throughput.json"
-#: Of the benchmark's seconds, what starting its process takes (imports) before it counts.
-BENCHMARK_START_S = 10.0
+#: Seconds the benchmark's parts stop short of its deadline, so that its process can write its
+#: JSON and exit before the run stops it.
+BENCHMARK_GRACE_S = 3.0
+#: The final scoring's fixed cost (pool tasks, writing metrics) in :func:`scoring_reserve_s`.
+SCORING_BASE_S = 20.0
+#: Margin on the final scoring's measured cost per run: without that scoring nothing comes back.
+SCORING_MARGIN = 2.0
 BUNDLE_NAME = "bundle.tar.gz"
 RESULTS_NAME = "results.tar.gz"
 RUNS_NAME = "runs.tar.gz"
@@ -105,6 +110,30 @@ def evaluation_folder(cfg: Any) -> Path:
     """A notebook 04 entry's folder relative to the current build folder (where the GPU run
     writes it, and where unpacking puts it back)."""
     return cfg.output_path().relative_to(paths.build_dir())
+
+
+def scoring_runs(
+    units: Sequence[int],
+    baselines: Sequence[int],
+    models: Sequence[str],
+    translate_test: Sequence[bool],
+) -> int:
+    """The runs the final scoring reads: per notebook 04 entry (its ``units`` (pair, draw)s, its
+    ``baselines`` systems, whether it runs ``translate_test``), every baseline, every model of
+    ``models`` (their names below the models folder) and a zero-shot model's Translate-Test."""
+    from csir.ids import SystemId
+
+    zero_shot = sum(SystemId.parse(name).is_zero_shot for name in models)
+    return sum(
+        (base + len(models) + (zero_shot if tt else 0)) * n
+        for n, base, tt in zip(units, baselines, translate_test, strict=True)
+    )
+
+
+def scoring_reserve_s(per_run_s: float, runs: int, workers: int) -> float:
+    """Seconds to hold back for the final scoring of ``runs`` runs in ``workers`` processes,
+    from the measured seconds a run (the baselines' scoring, in one process)."""
+    return SCORING_BASE_S + SCORING_MARGIN * per_run_s * runs / max(workers, 1)
 
 
 def evaluation_languages(*cfgs: Any) -> list[str]:

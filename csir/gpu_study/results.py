@@ -3,12 +3,22 @@ measured run."""
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from csir import io, paths
 from csir.errors import CsirError
-from csir.gpu_study.plan import EVALUATION_NOTEBOOK, RECORD_NAME, RUNS_NAME, StudyPlan, safe_extract
+from csir.gpu_study.plan import (
+    EVALUATION_NOTEBOOK,
+    RECORD_NAME,
+    RUNS_NAME,
+    StudyPlan,
+    safe_extract,
+    scoring_reserve_s,
+    scoring_runs,
+)
 
 #: The measured GPU run that :func:`estimate` scales from (committed with its logs).
 REFERENCE_RECORD = paths.REPO_ROOT / "benchmarks" / "gpu" / "gpu_study.json"
@@ -26,7 +36,11 @@ TRANSLATE_S_PER_RUN = 0.055
 
 
 def estimate(
-    plan: StudyPlan, reference: dict[str, Any], workers: int, benchmark_s: float = 0.0
+    plan: StudyPlan,
+    reference: dict[str, Any],
+    workers: int,
+    benchmark_s: float = 0.0,
+    budget_s: float = 0.0,
 ) -> dict[str, Any]:
     """Wall seconds ``plan`` should take on the reference's device, from its measured costs.
 
@@ -44,11 +58,16 @@ def estimate(
             ``steps``, ``layers``, ``train_s``, ``evaluate_s``).
         workers: worker processes of the planned run.
         benchmark_s: the time budget of the GPU throughput benchmark run in the same command.
+        budget_s: the run's ``--budget``; when given, the runner's schedule is simulated with
+            these costs (:func:`simulate_schedule`, the rule that holds back the final
+            scoring's time included).
 
     Returns:
         Seconds per part (``setup_s``, ``baselines_s``, ``models_s``, ``tail_s``, ``score_s``,
         ``benchmark_s``, ``total_s``; ``translate_test_s`` and ``dense_s`` are the parts of
-        ``models_s`` those add) and ``"assumed"``: the parts resting on an assumption.
+        ``models_s`` those add) and ``"assumed"``: the parts resting on an assumption. With
+        ``budget_s`` also ``models_fit`` (how many of the plan's models the runner would start)
+        and ``models_end_s`` (when the last of them would end).
     """
     from csir.evaluate import Evaluation
     from csir.ids import SystemId
@@ -65,7 +84,7 @@ def estimate(
     runs = sum(w * n for w, n in zip(weights, units, strict=True))
     tt_units = sum(n for ev, n in zip(evaluations, units, strict=True) if ev.cfg.translate_test)
     phases = reference["phases"]
-    costs, tt_s, dense_s, zero_shots = [], 0.0, 0.0, 0
+    costs, names, tt_s, dense_s, zero_shots = [], [], 0.0, 0.0, 0
     dense_runs = sum(
         w * n for ev, w, n in zip(evaluations, weights, units, strict=True)
         if ev.cfg.candidates == "dense"
@@ -81,6 +100,7 @@ def estimate(
         tt_s += tt
         dense_s += per_run * dense_runs
         costs.append(per_step_layer * cfg.max_steps * layers + per_run * runs + tt)
+        names.append(name)
     systems = sum(
         (len(ev.systems) + len(costs) + (zero_shots if ev.cfg.translate_test else 0)) * n
         for ev, n in zip(evaluations, units, strict=True)
@@ -111,7 +131,53 @@ def estimate(
             "on top of a model's measured GPU cost a run"
         )
     out["assumed"] = assumed
+    if budget_s:
+        # the runner's measure: the baselines' scoring, one process, per run
+        # (a reference recorded before it was: its two baselines, first stage and bi-encoder)
+        score_per_run = reference.get("score_s_per_run") or phases["score_baselines"] / (
+            2 * ref_units
+        )
+        counts = dict(
+            units=units,
+            baselines=[len(ev.systems) for ev in evaluations],
+            translate_test=[ev.cfg.translate_test for ev in evaluations],
+        )
+
+        def reserve(started: Sequence[str]) -> float:
+            runs = scoring_runs(models=started, **counts)
+            return scoring_reserve_s(score_per_run, runs, workers)
+
+        begin = out["setup_s"] + out["benchmark_s"] + out["baselines_s"]
+        fit, end = simulate_schedule(names, costs, workers, begin, budget_s, reserve)
+        out["models_fit"] = len(fit)
+        out["models_end_s"] = round(end, 1)
     return out
+
+
+def simulate_schedule(
+    names: Sequence[str],
+    costs: Sequence[float],
+    workers: int,
+    begin_s: float,
+    budget_s: float,
+    reserve: Callable[[Sequence[str]], float],
+) -> tuple[list[str], float]:
+    """The runner's rule on known job costs: jobs in order, each started on the first free of
+    ``workers`` slots only while its cost and ``reserve`` (the final scoring's seconds for the
+    models started so far, this one included) fit before ``budget_s``. Returns the names of
+    the jobs started and when the last of them ends."""
+    free = [begin_s] * max(workers, 1)
+    started: list[str] = []
+    end = begin_s
+    for name, cost in zip(names, costs, strict=True):
+        now = heapq.heappop(free)
+        if budget_s - now < cost + reserve([*started, name]):
+            heapq.heappush(free, now)
+            continue
+        started.append(name)
+        end = max(end, now + cost)
+        heapq.heappush(free, now + cost)
+    return started, end
 
 
 def _full_layers(reference: dict[str, Any]) -> int:
@@ -180,6 +246,8 @@ def check_benchmark(path: str | Path) -> str:
     st_bf16 = parts.get("score", {}).get("variants", {}).get("st-bf16")
     if st_bf16 and "error" not in st_bf16 and st_bf16.get("st_dtype") != "torch.bfloat16":
         failed["score/st-bf16"] = f"ran in {st_bf16.get('st_dtype')}, not bf16"
+    if report.get("running"):
+        failed[report["running"]] = "still running when its process was stopped at the budget"
     if failed or report.get("left_out") or not parts:
         raise CsirError(
             f"{path}: parts failed {failed} or were left out {report.get('left_out')}; "

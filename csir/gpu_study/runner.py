@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import importlib
 import importlib.metadata
-import itertools
 import multiprocessing
 import os
 import platform
@@ -15,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,8 @@ from csir import io, paths
 from csir.errors import CsirError
 from csir.gpu_study.plan import (
     ABSENT_ON_GPU,
+    BENCHMARK_GRACE_S,
     BENCHMARK_NAME,
-    BENCHMARK_START_S,
     BLI_TABLE,
     LEXICON_NOTEBOOK,
     MODEL_RECORDS,
@@ -42,6 +41,8 @@ from csir.gpu_study.plan import (
     log,
     read_plan,
     safe_extract,
+    scoring_reserve_s,
+    scoring_runs,
     write_tar,
 )
 
@@ -144,10 +145,13 @@ def _benchmark(plan: StudyPlan, out_dir: Path, budget_s: float, device: str, tin
     # GPU machine, which has no `datasets` at all, passes.
     blocked = [n for n in ABSENT_ON_GPU if n in sys.modules and not sys.modules[n]]
     blocked = [n for n in blocked if n != "datasets"]
+    # One deadline on the wall clock for both processes: the benchmark's own clock starts only
+    # after its imports and CUDA's start, which are not known in advance.
+    deadline = time.time() + budget_s - BENCHMARK_GRACE_S
     command = [
         sys.executable, str(script), "--train-file", str(plan.jobs()[0][1]),
         "--out", str(out_dir / BENCHMARK_NAME), "--device", resolve_device(device),
-        "--budget", str(max(budget_s - BENCHMARK_START_S, 1.0)), "--block", *blocked,
+        "--budget", str(budget_s), "--deadline", f"{deadline:.3f}", "--block", *blocked,
     ] + (["--tiny"] if tiny else [])  # fmt: skip
     try:  # its output goes to this run's log, as the study's does
         done = subprocess.run(command, timeout=budget_s)
@@ -197,6 +201,14 @@ def _check_wheels(site: Path) -> None:
         where = Path(found or "<no file>").resolve()
         if found is None or not where.is_relative_to(site.resolve()):
             problems.append(f"{module}: imported from {where}, not from the bundle's {site}")
+    if not problems:  # what the study calls first in Translate-Test, which runs late
+        try:
+            from csir import text
+
+            text.to_simplified(["國家"])
+            text.tokenize("Isn't it the capital?")
+        except Exception as err:
+            problems.append(f"csir.text with them: {type(err).__name__}: {err}")
     if problems:
         raise CsirError("the bundle's wheels do not work here: " + "; ".join(problems))
 
@@ -260,69 +272,135 @@ def _train_and_evaluate(
     jobs = plan.jobs()
     record["units"] = sum(len(ev.units()) for ev in evs)
     record["units_per_evaluation"] = [len(ev.units()) for ev in evs]
+    record["score_s_per_run"] = round(per_run, 4)
+
+    def reserve(models: Sequence[str]) -> float:
+        counts = dict(
+            units=[len(ev.units()) for ev in evs],
+            baselines=[len(ev.systems) for ev in evs],
+            translate_test=[ev.cfg.translate_test for ev in evs],
+        )
+        return scoring_reserve_s(per_run, scoring_runs(models=models, **counts), workers)
+
     log(f"{len(jobs)} models in {workers} processes, {clock.left():.0f} s left")
-    context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
-    blocked = [name for name in ABSENT_ON_GPU if name in sys.modules and not sys.modules[name]]
-    init = (str(config), overrides, workers, blocked)
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=init)
-    with pool:
-        trained = _run_jobs(pool, plan, jobs, evs, record, clock, per_run, workers)
+    init = (str(config), overrides, workers, _blocked())
+    pool = _pool(workers, init)
+    try:
+        trained, stopped = _run_jobs(pool, plan, jobs, record, clock, reserve, workers)
+        if stopped:  # jobs still running at the deadline: end them, score in fresh workers
+            _end_workers(pool)
+            pool = _pool(workers, init)
         with _phase(record, "score", clock):
-            tasks = [(number, unit) for number, ev in enumerate(evs) for unit in ev.units()]
-            scored = list(pool.map(_score_unit, [trained] * len(tasks), tasks))
+            _score(pool, evs, trained, record)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _blocked() -> list[str]:
+    return [name for name in ABSENT_ON_GPU if name in sys.modules and not sys.modules[name]]
+
+
+def _pool(workers: int, init: tuple) -> ProcessPoolExecutor:
+    context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=init)
+
+
+def _end_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool whose jobs passed the deadline: its queued jobs are cancelled, its worker
+    processes (this process's only multiprocessing children) terminated."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    for child in multiprocessing.active_children():
+        child.terminate()
+    for child in multiprocessing.active_children():
+        child.join(5)
+
+
+def _score(
+    pool: ProcessPoolExecutor, evs: Sequence[Any], trained: list[Path], record: dict
+) -> None:
+    """Score every run of the baselines and the ``trained`` models and write each entry's files:
+    in the workers, or, when they fail, in this process (slower, but the results come back)."""
+    tasks = [(number, unit) for number, ev in enumerate(evs) for unit in ev.units()]
+    try:
+        scored = list(pool.map(_score_unit, [trained] * len(tasks), tasks))
+    except Exception as err:  # e.g. a worker that died: BrokenProcessPool
+        record.setdefault("errors", []).append(f"scoring in workers: {type(err).__name__}: {err}")
+        log(f"scoring in the workers failed ({err!r}); scoring here instead")
+        for ev in evs:
+            ev.add_models(trained)
+            ev.score()
+        return
     for number, ev in enumerate(evs):
         ev.add_models(trained)
-        order = {system.name: rank for system, rank in zip(ev.systems, itertools.count())}
         mine = [result for (n, _), result in zip(tasks, scored, strict=True) if n == number]
-        for frames, _ in mine:
-            frames.sort(key=lambda frame: order[frame["model"].iat[0]])
-        ev.write_scores(mine)
+        ev.write_scores(_in_system_order(ev.systems, mine))
+
+
+def _in_system_order(systems: Sequence[Any], scored: Sequence[tuple[list, dict]]) -> list:
+    """Each unit's per-query frames of ``systems`` only, in their order (a worker may hold runs
+    of a system this process does not count, e.g. of a model whose job failed)."""
+    order = {system.name: rank for rank, system in enumerate(systems)}
+    kept = []
+    for frames, counts in scored:
+        frames = [frame for frame in frames if frame["model"].iat[0] in order]
+        frames.sort(key=lambda frame: order[frame["model"].iat[0]])
+        kept.append((frames, counts))
+    return kept
 
 
 def _run_jobs(
     pool: ProcessPoolExecutor,
     plan: StudyPlan,
     jobs: Sequence[tuple],
-    evs: Sequence[Any],
     record: dict,
     clock: _Clock,
-    per_run: float,
+    reserve: Callable[[Sequence[str]], float],
     workers: int,
-) -> list[Path]:
+) -> tuple[list[Path], bool]:
     """Keep ``workers`` jobs in flight; start one only while its measured cost (the last job of
-    its entry) and the final scoring still fit. Returns the trained folders in plan order."""
+    its entry) and the final scoring of every started model (``reserve``) still fit. A job that
+    fails is left out and the others go on. Jobs still running when only the final scoring's
+    time is left are abandoned. Returns the trained folders in plan order, and whether jobs were
+    abandoned (their workers are still busy)."""
     queue = list(jobs)
     pending: dict[Future, tuple[int, str, Path]] = {}
     cost: dict[int, float] = {}
-    finished: dict[Path, None] = {}
-    failed = False
+    finished: dict[Path, str] = {}
+    stopped = False
     while queue or pending:
-        while queue and len(pending) < workers and not failed:
+        while queue and len(pending) < workers:
             entry, file, folder, seed = queue.pop(0)
             name = folder.relative_to(plan.training[entry].models_path()).as_posix()
-            models = len(finished) + len(pending) + 1
-            runs = sum((len(ev.systems) + 2 * models) * len(ev.units()) for ev in evs)
-            reserve = 20.0 + 2.0 * per_run * runs / workers  # a model and its Translate-Test
+            started = [*finished.values(), *(n for _, n, _ in pending.values()), name]
             expected = cost.get(entry, max(cost.values(), default=0.0))
-            if clock.left() < expected + reserve:
+            if clock.left() < expected + reserve(started):
                 record["skipped"].append(name)
                 continue
             future = pool.submit(_train_job, entry, str(file), str(folder), seed)
             pending[future] = (entry, name, folder)
         if not pending:
             break
-        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        started = [*finished.values(), *(n for _, n, _ in pending.values())]
+        # wake up at the latest when only the final scoring's time is left
+        done, _ = wait(
+            pending, timeout=max(clock.left() - reserve(started), 0.0), return_when=FIRST_COMPLETED
+        )
+        if not done:
+            abandoned = [name for _, name, _ in pending.values()]
+            record["stopped"] = abandoned
+            log(f"the budget's end for models: {abandoned} still running, left out")
+            stopped = True
+            break
         for future in done:
             entry, name, folder = pending.pop(future)
             try:
                 job = future.result()
-            except Exception as err:  # one failure stops new jobs; the finished ones still count
+            except Exception as err:  # a failed model is left out; the others go on
                 record.setdefault("errors", []).append(f"{name}: {type(err).__name__}: {err}")
-                log(f"{name} failed: {err!r}; no new models are started")
-                failed = True
+                log(f"{name} failed: {err!r}; it is left out")
                 continue
             cost[entry] = job["train_s"] + job["evaluate_s"]
-            finished[folder] = None
+            finished[folder] = name
             record["jobs"].append({"model": name, **job})
             log(
                 f"{name}: train {job['train_s']:.1f} s, evaluate {job['evaluate_s']:.1f} s; "
@@ -334,7 +412,7 @@ def _run_jobs(
     ]
     if record["skipped"]:
         log(f"the budget left out {len(record['skipped'])} models: {record['skipped']}")
-    return [folder for _, _, folder, _ in jobs if folder in finished]
+    return [folder for _, _, folder, _ in jobs if folder in finished], stopped
 
 
 def _worker_init(config: str, overrides: dict, workers: int, blocked: Sequence[str]) -> None:
@@ -346,7 +424,8 @@ def _worker_init(config: str, overrides: dict, workers: int, blocked: Sequence[s
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
     plan = read_plan(config, overrides)
     evaluations = [Evaluation(cfg, model_dirs=[]) for cfg in plan.evaluations]
-    _WORKER.update(plan=plan, evaluations=evaluations)
+    baselines = [list(ev.systems) for ev in evaluations]
+    _WORKER.update(plan=plan, evaluations=evaluations, baselines=baselines)
 
 
 def _train_job(entry: int, file: str, folder: str, seed: int) -> dict[str, Any]:
@@ -388,6 +467,8 @@ def _score_unit(
     worker process."""
     number, unit = task
     ev = _WORKER["evaluations"][number]
+    # exactly the baselines and these models: not a model this worker trained whose job failed
+    ev.systems = list(_WORKER["baselines"][number])
     ev.add_models(model_dirs)
     return ev.score_unit(unit)
 
