@@ -74,6 +74,8 @@ RUN_SETTINGS = (
     "precision",
     "int8",
 )
+#: Key of ``settings.json`` holding the sha256 of every data file the runs were made from.
+DATASET_FILES = "dataset_files"
 #: Version of how first-stage candidates are drawn, kept in ``settings.json``: 2 = BM25 over
 #: parallel units with pseudo-random ties; folders without it hold version 1 (sentences mapped by
 #: paragraph, ties by id), whose runs must not mix with today's.
@@ -127,22 +129,47 @@ class Evaluation:
             "candidate_protocol": CANDIDATE_PROTOCOL,
         }
 
+    @functools.cached_property
+    def dataset_files(self) -> dict[str, str]:
+        """sha256 of the SQuAD-format file of every language this evaluation reads (none for
+        ``ir_datasets``, whose ids name versioned data): its runs depend on their content, not
+        only on ``dataset_dir``. Raises at once when one of them is missing."""
+        if self.cfg.ir_datasets_id:
+            return {}
+        langs = set().union(*map(self.unit_languages, self.pair_names))
+        if self.cfg.candidates == "bm25":
+            langs.add(self.cfg.pivot_lang)
+        folder = self.cfg.dataset_dir or None
+        return {lang: io.file_sha256(retrieval.squad_file(folder, lang)) for lang in sorted(langs)}
+
     def check_settings(self) -> None:
-        """Refuse to mix runs made with other run-shaping parameters into one folder."""
+        """Refuse to mix runs made with other run-shaping parameters, or from other data files,
+        into one folder (``settings.json``; a folder without runs yet takes the new ones)."""
         path = self.run_root / "settings.json"
-        current = self.settings()
-        if path.is_file():
-            # A setting added after the folder was written counts as its default value there.
-            saved = {**_run_setting_defaults(), "candidate_protocol": 1, **io.read_json(path)}
-            changed = sorted(k for k in current if saved.get(k) != current[k])
-            if changed:
-                detail = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
-                raise ConfigError(
-                    f"{path}: the runs here were made with other settings ({detail}); "
-                    "use another output_dir, or delete that runs folder to recompute"
-                )
-        else:
-            io.write_json(path, current)
+        current, files = self.settings(), self.dataset_files
+        if not path.is_file():
+            io.write_json(path, {**current, DATASET_FILES: files})
+            return
+        written = io.read_json(path)
+        # A setting added after the folder was written counts as its default value there, and
+        # a data file it does not name (written before they were recorded) as unchanged.
+        saved = {**_run_setting_defaults(), "candidate_protocol": 1, **written}
+        saved_files = written.get(DATASET_FILES, {})
+        changed = [f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in sorted(current)
+                   if saved.get(k) != current[k]]  # fmt: skip
+        changed += [
+            f"{lang}.json: sha256 {saved_files[lang][:12]}… -> {sha[:12]}…"
+            for lang, sha in files.items()
+            if saved_files.get(lang, sha) != sha
+        ]
+        if changed and any(self.run_root.rglob("*.trec")):
+            raise ConfigError(
+                f"{path}: the runs here were made with other settings or data files "
+                f"({', '.join(changed)}); use another output_dir, or delete that runs folder "
+                "to recompute"
+            )
+        if changed or any(lang not in saved_files for lang in files):
+            io.write_json(path, {**current, DATASET_FILES: {**saved_files, **files}})
 
     def dataset_id(self, lang: str) -> str:
         """The ``ir_datasets`` id of ``lang`` (:func:`csir.data.retrieval.ir_dataset_id`)."""
@@ -253,7 +280,9 @@ class Evaluation:
         )
         root, source = self.cfg.lexicon_path(), self.cfg.lexicon_source
         retrieval.require_translation_lexicons(
-            [retrieval.translation_lexicon_path(root, lang, source) for lang in langs], langs
+            [retrieval.translation_lexicon_path(root, lang, source) for lang in langs],
+            langs,
+            source,
         )
 
     def lexicons_for(self, langs: Iterable[str]) -> dict[str, Mapping[str, Sequence[str]]]:
@@ -286,6 +315,7 @@ class Evaluation:
         if cfg.candidates == "exhaustive":
             run = candidates_lib.exhaustive(pair)
         elif cfg.candidates == "bm25":
+            self._require_parallel_to_pivot(pair)
             run = candidates_lib.expand_units(self._pivot_bm25, pair)
         elif cfg.candidates == "scoreddocs":
             pivot, pivot_run = self._pivot_scoreddocs
@@ -312,6 +342,25 @@ class Evaluation:
         run = candidates_lib.break_ties({qid: docs for qid, docs in run.items() if docs})
         runs.write_run(path, run, tag=f"{FIRST_STAGE}-{cfg.candidates}")
         return run
+
+    def _require_parallel_to_pivot(self, pair: retrieval.RetrievalPair) -> None:
+        """Refuse a pair whose files are not parallel to the pivot's: BM25 ranks the pivot's
+        units and every pair takes its own documents of those units, matched by unit id."""
+        pivot = self._load_collection(self.cfg.pivot_lang)
+        found = retrieval.misaligned_question(pivot, pair)
+        if not found:
+            return
+        qid, mine, theirs = found
+        langs = sorted({pair.doc_langs.get(d, pair.doc_lang) for d in pair.qrels[qid]})
+        files = ", ".join(str(self._load_collection(lang).source) for lang in langs)
+        raise CsirError(
+            f"{pair.name}: question {qid!r} is answered in unit(s) {theirs} of {files} but in "
+            f"{mine} of the pivot's {pivot.source}. BM25 ranks the pivot language's units "
+            "(paragraphs) and every language re-ranks its own documents of those units, matched "
+            "by id, so every <lang>.json must hold the same articles and paragraphs in the same "
+            "order: align the files, or use candidates 'dense' or 'exhaustive', which search "
+            "each language on its own"
+        )
 
     @functools.cached_property
     def _pivot_bm25(self) -> dict[str, dict[str, float]]:

@@ -239,6 +239,38 @@ def loads_strict(text: str) -> Any:
     return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
 
 
+def loads_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that refuses a key repeated in one mapping (PyYAML keeps the last
+    value, so a section given twice would silently lose the first). Raises ``yaml.YAMLError``
+    with the repeated key's line."""
+    import yaml
+
+    class _UniqueKeyLoader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # ``<<: *anchor``, merged below
+                continue
+            key = loader.construct_object(key_node, deep=True)
+            try:
+                repeated = key in seen
+            except TypeError:  # an unhashable key: construct_mapping names it
+                continue
+            first = seen.setdefault(key, key_node.start_mark.line + 1)
+            if repeated:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark,
+                    f"found the key {key!r} again (first on line {first}): give each key once",
+                    key_node.start_mark,
+                )  # fmt: skip
+        return loader.construct_mapping(node, deep=True)
+
+    _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def read_json(path: str | Path) -> Any:
     """Read a JSON file (a byte-order mark is skipped); malformed JSON, ``NaN``/``Infinity``
     (not JSON numbers) or a key repeated in one object raises :class:`InputError`."""

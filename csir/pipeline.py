@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from csir import config, paths
+from csir import config, io, paths
 from csir.errors import ConfigError
 
 NOTEBOOK_DIR = paths.REPO_ROOT / "notebooks"
@@ -87,7 +87,7 @@ def read_config(path: str | Path) -> dict[str, list[dict[str, Any]]]:
         known = ", ".join(sorted(p.name for p in CONFIG_DIR.glob("*.yaml")))
         raise ConfigError(f"configuration {path} not found; the repository has: {known}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = io.loads_yaml(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
         hint = f" (quote a path that starts with {paths.BUILD_PLACEHOLDER})" * ("{" in str(err))
         raise ConfigError(f"{path}: not valid YAML ({err}); fix the file{hint}") from err

@@ -525,3 +525,113 @@ def test_a_column_header_line_is_not_read_as_a_query_or_document(tmp_path: Path,
         reader(path)
     path.write_text(rows, encoding="utf-8")
     assert len(reader(path)) == 1
+
+
+# --------------------------------------------------------------- classes found in session 10
+
+
+def test_a_key_repeated_in_a_yaml_configuration_is_an_error(tmp_path: Path):
+    from csir import pipeline
+    from csir.errors import ConfigError
+
+    path = tmp_path / "twice.yaml"
+    # the first section would otherwise be dropped without a word, and its pairs with it
+    path.write_text(
+        "04_evaluation:\n  pairs: [en-de]\n04_evaluation:\n  top_k: 3\n", encoding="utf-8"
+    )
+    again = r"(?s)twice\.yaml.*'04_evaluation' again \(first on line 1"
+    with pytest.raises(ConfigError, match=again):
+        pipeline.read_config(path)
+    path.write_text("04_evaluation:\n  top_k: 2\n  top_k: 9\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"'top_k' again \(first on line 2"):
+        pipeline.read_config(path)
+    # anchors and merge keys still read
+    assert io.loads_yaml("a: &x {k: 1}\nb:\n  <<: *x\n  j: 2\n")["b"] == {"k": 1, "j": 2}
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("learning_rate: 2e-5", r"got str '2e-5' \(in YAML, a number in e-notation needs a dot"),
+        ("seeds: [1, on]", r"no/yes/on/off unquoted are booleans"),
+    ],
+)
+def test_yaml_1_1_pitfalls_are_explained(yaml_text, message):
+    from csir.config import TrainingConfig
+    from csir.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        TrainingConfig.from_params({**io.loads_yaml(yaml_text), "smoke": False})
+
+
+def test_translate_test_with_a_lexicon_source_notebook_01_writes_en_to_x_only(tmp_path: Path):
+    from csir.data.retrieval import load_translation_lexicons
+    from csir.errors import CsirError
+
+    (tmp_path / "clwe_csls").mkdir()
+    (tmp_path / "clwe_csls" / "en-de.tsv").write_text("cat\tkatze\n", encoding="utf-8")
+    with pytest.raises(CsirError, match="X→EN lexicons only from muse.*set lexicon_source: muse"):
+        load_translation_lexicons(tmp_path, ["de"], "clwe_csls")
+    (tmp_path / "clwe_csls" / "de-en.tsv").write_text("katze\tcat\n", encoding="utf-8")
+    assert load_translation_lexicons(tmp_path, ["de"], "clwe_csls")["de"] == {"katze": ("cat",)}
+
+
+def test_a_language_without_a_word_list_is_refused_before_any_lexicon_is_written():
+    from csir.config import LexiconConfig
+    from csir.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="wordfreq has none for th: drop th"):
+        LexiconConfig.from_params({"languages": ["de", "th"], "smoke": False})
+    with_vectors = {"languages": ["de", "th"], "clwe_source": "muse-vec", "smoke": False}
+    assert LexiconConfig.from_params(with_vectors).languages == ("de", "th")
+
+
+def test_a_gzipped_triples_file_skips_its_byte_order_mark(tmp_path: Path):
+    import gzip
+
+    from csir.data import english_pairs
+
+    path = tmp_path / "triples.tsv.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        fh.write(BOM + "what is a cat\ta cat is an animal\ta dog barks\n")
+    assert list(english_pairs._open_lines(path)) == [
+        (1, "what is a cat\ta cat is an animal\ta dog barks")
+    ]
+
+
+def test_a_trec_collection_in_an_unknown_language_code_is_refused(tmp_path: Path):
+    from csir.data import retrieval
+    from csir.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown language code 'German'"):
+        retrieval.load_trec_collection(
+            tmp_path / "q.tsv", tmp_path / "c.tsv", tmp_path / "r", lang="German"
+        )
+
+
+def test_bitext_mining_refuses_files_that_are_not_parallel(tmp_path: Path):
+    import json
+
+    from csir.data.bitext import xquad_r_tasks
+    from csir.errors import CsirError
+
+    def article(context, qid, question):
+        qa = {
+            "id": qid,
+            "question": question,
+            "answers": [{"text": context[:4], "answer_start": 0}],
+        }
+        return {"title": "t", "paragraphs": [{"context": context, "qas": [qa]}]}
+
+    en = [
+        article("Berlin is in Germany.", "q1", "Where?"),
+        article("Paris is in France.", "q2", "Where?"),
+    ]
+    de = [
+        article("Paris liegt in Frankreich.", "q2", "Wo?"),
+        article("Berlin liegt in Deutschland.", "q1", "Wo?"),
+    ]
+    for lang, data in (("en", en), ("de", de)):
+        (tmp_path / f"{lang}.json").write_text(json.dumps({"data": data}), encoding="utf-8")
+    with pytest.raises(CsirError, match=r"en\.json and .*de\.json are not parallel: question 'q1'"):
+        xquad_r_tasks("en", "de", unit="paragraph", folder=tmp_path)

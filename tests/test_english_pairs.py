@@ -179,6 +179,19 @@ def test_wikiqa_dataset_is_arrow_backed(tmp_path: Path):
     assert ds[0] == next(english_pairs.iter_wikiqa("dev"))
 
 
+def test_balance_pairs_groups_a_question_wherever_its_lines_stand():
+    # a file whose questions are interleaved loses none of their negatives
+    rows = [
+        {"qid": "q0", "label": 0},
+        {"qid": "q1", "label": 0},
+        {"qid": "q0", "label": 1},
+        {"qid": "q1", "label": 1},
+        {"qid": "q0", "label": 0},
+    ]
+    kept = [(r["qid"], r["label"]) for r in english_pairs.balance_pairs(rows, 4)]
+    assert kept == [("q0", 0), ("q0", 1), ("q0", 0), ("q1", 0), ("q1", 1)]
+
+
 def test_balance_pairs_keeps_positives_and_k_negatives_each():
     rows = [
         {"qid": "a", "label": 0}, {"qid": "a", "label": 1}, {"qid": "a", "label": 0},

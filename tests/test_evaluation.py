@@ -561,3 +561,54 @@ def test_an_unfinished_training_folder_is_refused(setup: dict):
     (folder / "log.csv").write_text("step,loss\n10,0.5\n", encoding="utf-8")
     with pytest.raises(CsirError, match=r"ml-cs/ml/p=0.5/seed=1: training has not finished"):
         Evaluation(EvaluationConfig.from_params(setup))
+
+
+def test_runs_are_not_reused_once_a_data_file_changed(setup: dict):
+    params = {**setup, "translate_test": False, "pairs": ["en-de"], "bi_encoder": False}
+    Evaluation(EvaluationConfig.from_params(params)).run_all(progress=False)
+    de = Path(setup["dataset_dir"]) / "de.json"
+    data = json.loads(de.read_text(encoding="utf-8"))
+    data["data"][0]["paragraphs"][0]["qas"][0]["question"] = "Wo schläft die Katze gern?"
+    de.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"other settings or data files \(de\.json: sha256"):
+        Evaluation(EvaluationConfig.from_params(params)).run_all(progress=False)
+    # another pair reading a new language only adds that file to the record
+    de.write_text(json.dumps(_squad("de")), encoding="utf-8")
+    ev = Evaluation(EvaluationConfig.from_params({**params, "pairs": ["en-de", "ar-ar"]}))
+    ev.run_all(progress=False)
+    saved = json.loads((ev.run_root / "settings.json").read_text(encoding="utf-8"))
+    assert sorted(saved["dataset_files"]) == ["ar", "de", "en"]
+
+
+def test_a_failed_evaluation_does_not_block_the_corrected_one(setup: dict, tmp_path: Path):
+    params = {**setup, "translate_test": False, "pairs": ["en-de"], "bi_encoder": False}
+    typo = {**params, "dataset_dir": str(tmp_path / "squadd")}
+    with pytest.raises(CsirError, match="squadd: no such folder"):
+        Evaluation(EvaluationConfig.from_params(typo)).run_all(progress=False)
+    # the same output_dir with the right folder runs (no runs were made with the typo) ...
+    ev = Evaluation(EvaluationConfig.from_params(params))
+    ev.run_all(progress=False)
+    # ... as it does after a failure past the settings, before any run (a model that failed)
+    settings = ev.run_root / "settings.json"
+    saved = json.loads(settings.read_text(encoding="utf-8"))
+    shutil.rmtree(ev.out / "runs")
+    settings.parent.mkdir(parents=True)
+    settings.write_text(json.dumps({**saved, "top_k": 2}), encoding="utf-8")
+    Evaluation(EvaluationConfig.from_params(params)).run_all(progress=False)
+    assert json.loads(settings.read_text(encoding="utf-8"))["top_k"] == params["top_k"]
+
+
+def test_bm25_candidates_refuse_files_that_are_not_parallel(setup: dict):
+    de = Path(setup["dataset_dir"]) / "de.json"
+    data = _squad("de")
+    data["data"][0]["paragraphs"].reverse()  # the same questions, other paragraph order
+    de.write_text(json.dumps(data), encoding="utf-8")
+    params = {**setup, "translate_test": False, "pairs": ["en-de"], "bi_encoder": False}
+    with pytest.raises(CsirError, match=r"en-de: question 'q\d' is answered in unit.*de\.json"):
+        Evaluation(EvaluationConfig.from_params(params)).run_all(progress=False)
+    # dense or exhaustive candidates search each language on its own: allowed
+    exhaustive = {**params, "candidates": "exhaustive", "output_dir": setup["output_dir"] + "-x"}
+    Evaluation(EvaluationConfig.from_params(exhaustive)).run_all(progress=False)
+    # a mixed document side draws parallel units too
+    with pytest.raises(CsirError, match="not parallel"):
+        Evaluation(EvaluationConfig.from_params({**exhaustive, "pairs": ["en-xx"]})).pair("en-xx")

@@ -24,6 +24,20 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
+_YAML_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def _yaml_hint(value: Any, tp: Any) -> str:
+    """Why a YAML file may have given ``value`` for a ``tp`` parameter (PyYAML reads YAML 1.1:
+    ``no``/``yes``/``on``/``off`` unquoted are booleans, ``2e-5`` without a dot is a string)."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if any(isinstance(v, bool) for v in items) and not _matches(True, tp):
+        return " (in YAML, no/yes/on/off unquoted are booleans: quote a language code such as 'no')"
+    if any(isinstance(v, str) and _YAML_NUMBER.fullmatch(v) for v in items):
+        return " (in YAML, a number in e-notation needs a dot to be a number: write 2.0e-5)"
+    return ""
+
+
 def _matches(value: Any, tp: Any) -> bool:
     origin = typing.get_origin(tp)
     if tp is Any:
@@ -128,6 +142,7 @@ class NotebookConfig:
                     f"{cls.__name__}: parameter {name!r} must be {_type_name(hints[name])}, "
                     f"got {type(value).__name__} {value!r}"
                     + (f' (in YAML, quote it: "{paths.BUILD_PLACEHOLDER}/…")' if quote else "")
+                    + _yaml_hint(value, hints[name])
                 )
             _check_path_parameter(name, value)
             values[name] = tuple(value) if isinstance(value, list) else value

@@ -60,6 +60,23 @@ class LexiconConfig(NotebookConfig):
             object.__setattr__(self, "max_test_words", min(limit, self.SMOKE_TEST_WORDS))
             self.report_smoke(given)
 
+    def _require_word_lists(self) -> None:
+        """The backbone's word vectors embed each language's most frequent words (wordfreq):
+        a language without a wordfreq list must be refused here, not after the lexicons of
+        the languages before it were written."""
+        try:
+            import wordfreq
+        except ImportError:  # not installed here: the notebook's import says so
+            return
+        have = wordfreq.available_languages("best")
+        lacking = [code for code in ("en", *self.languages) if code not in have]
+        require(
+            not lacking,
+            f"clwe_source 'backbone' needs a wordfreq word list for every language, and wordfreq "
+            f"has none for {', '.join(lacking)}: drop {', '.join(lacking)} from languages, or "
+            "use clwe_source 'muse-vec' (MUSE's aligned vectors)",
+        )
+
     def validate(self) -> None:
         require(len(self.languages) > 0, "languages must not be empty")
         for code in self.languages:
@@ -79,6 +96,8 @@ class LexiconConfig(NotebookConfig):
             self.clwe_source in self.CLWE_SOURCES,
             f"clwe_source {self.clwe_source!r} must be one of {self.CLWE_SOURCES}",
         )
+        if self.clwe_source == "backbone":
+            self._require_word_lists()
         require(
             self.titles_source in self.TITLES_SOURCES,
             f"titles_source {self.titles_source!r} must be one of {self.TITLES_SOURCES}",

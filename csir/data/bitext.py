@@ -22,12 +22,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from csir import io
 from csir.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    from csir.data.retrieval import Collection
 
 #: What one mining item is: a question or a whole paragraph (both parallel in XQuAD-R).
 UNITS = ("question", "paragraph")
@@ -67,11 +70,9 @@ class MiningTask:
 # --------------------------------------------------------------------------- XQuAD-R
 
 
-def _items(folder: str | Path | None, lang: str, unit: str) -> tuple[dict[str, str], dict]:
-    """The language's items of ``unit`` (id → text) and each item's article."""
-    from csir.data.retrieval import load_squad_collection
-
-    collection = load_squad_collection(folder, lang, "paragraph")
+def _items(collection: Collection, unit: str) -> tuple[dict[str, str], dict]:
+    """A language's items of ``unit`` (id → text) and each item's article, from its
+    paragraph-task collection."""
     if unit == "paragraph":
         items = dict(collection.docs)
         paragraphs = {pid: pid for pid in items}
@@ -133,8 +134,12 @@ def xquad_r_tasks(
             "need 0 < dev_share < 1, 0 < parallel_share <= 1 and distractors >= 0, got "
             f"{dev_share}, {parallel_share}, {distractors}"
         )
-    src_items, article = _items(folder, src_lang, unit)
-    tgt_items, tgt_article = _items(folder, tgt_lang, unit)
+    from csir.data.retrieval import load_squad_collection, require_parallel
+
+    sides = [load_squad_collection(folder, lang, "paragraph") for lang in (src_lang, tgt_lang)]
+    require_parallel(sides)  # gold pairs and the article split match items by id
+    src_items, article = _items(sides[0], unit)
+    tgt_items, tgt_article = _items(sides[1], unit)
     shared = [item for item in src_items if item in tgt_items]
     pool = {item: tgt_items[item] for item in tgt_items}
     if unit == "question":

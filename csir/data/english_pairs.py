@@ -44,7 +44,7 @@ WIKIQA_DIR = "english-train/WikiQACorpus"
 WIKIQA_SPLITS = ("train", "dev", "test")
 SOURCES = ("wikiqa", "msmarco")
 #: Bumped when the readers' output changes, so cached Arrow copies are rebuilt.
-_READER_VERSION = 1
+_READER_VERSION = 2  # 2: a question grouped wherever its lines stand
 
 
 def _features():
@@ -191,8 +191,8 @@ def _open_lines(path: Path) -> Iterator[tuple[int, str]]:
         return
     with gzip.open(path, "rb") as fh:
         for number, raw in enumerate(fh, start=1):
-            try:
-                yield number, raw.decode("utf-8").rstrip("\r\n")
+            try:  # a byte-order mark is skipped, as io.read_lines does for plain files
+                yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
             except UnicodeDecodeError:
                 raise InputError(path, "not valid UTF-8", line=number) from None
 
@@ -312,9 +312,10 @@ def _stamp(*files: Path) -> str:
 def balance_pairs(records: Iterable[dict], negatives_per_positive: int) -> Iterator[dict]:
     """The paper's ratio: per question, its positives and the first ``k`` × as many negatives.
 
-    Records of one question must be consecutive (as in WikiQA's files). A question without a
-    positive is dropped: it would only teach the base rate. ``negatives_per_positive=0`` keeps
-    every record. Order within a question is kept.
+    Questions come out in the order of their first record, each with its records in their
+    order, wherever they stand in the input (WikiQA's files keep a question's lines together;
+    other files need not). A question without a positive is dropped: it would only teach the
+    base rate. ``negatives_per_positive=0`` keeps every record as it is.
 
     Example:
         >>> rows = [{"qid": "a", "label": 0}, {"qid": "a", "label": 1}, {"qid": "a", "label": 0},
@@ -327,8 +328,10 @@ def balance_pairs(records: Iterable[dict], negatives_per_positive: int) -> Itera
     if negatives_per_positive == 0:
         yield from records
         return
-    for _, group in itertools.groupby(records, key=lambda record: record["qid"]):
-        group = list(group)
+    questions: dict[str, list[dict]] = {}
+    for record in records:
+        questions.setdefault(record["qid"], []).append(record)
+    for group in questions.values():
         positives = sum(1 for record in group if record["label"])
         budget = negatives_per_positive * positives
         for record in group:

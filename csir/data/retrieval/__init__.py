@@ -41,6 +41,7 @@ from csir.data.retrieval.collection import (
     Collection,
     LanguageFileNotFoundError,
     RetrievalPair,
+    misaligned_question,
     pairs_table,
 )
 from csir.data.retrieval.irds import ir_dataset_id, ir_record_text, load_ir_dataset, with_documents
@@ -49,6 +50,7 @@ from csir.data.retrieval.pairs import (
     load_pair,
     make_mixed_pair,
     make_pair,
+    require_parallel,
     restrict_queries,
     select_queries,
 )
@@ -85,6 +87,8 @@ __all__ = [
     "load_trec_collection",
     "make_mixed_pair",
     "make_pair",
+    "misaligned_question",
+    "require_parallel",
     "pairs_table",
     "read_corpus",
     "read_queries_tsv",

@@ -141,6 +141,28 @@ def has_relevant(rels: Mapping[str, int]) -> bool:
     return any(r > 0 for r in rels.values())
 
 
+def misaligned_question(
+    reference: Collection | RetrievalPair, other: Collection | RetrievalPair
+) -> tuple[str, list[str], list[str]] | None:
+    """The first question both sides judge whose relevant documents lie in other parallel units
+    (``doc_groups``) on the two sides, with those units; None when every shared question agrees.
+
+    Parallel collections (XQuAD-R: the same articles and paragraphs in every language) give a
+    question the same unit everywhere; a file with its articles in another order, or one
+    missing an article, does not, and candidates mapped across languages by unit id would
+    then be other paragraphs.
+    """
+    for qid, rels in reference.qrels.items():
+        theirs = other.qrels.get(qid)
+        if not theirs:
+            continue
+        mine = sorted({reference.doc_groups.get(d, d) for d, r in rels.items() if r > 0})
+        found = sorted({other.doc_groups.get(d, d) for d, r in theirs.items() if r > 0})
+        if mine and found and mine != found:
+            return qid, mine, found
+    return None
+
+
 def pairs_table(pairs: Iterable[RetrievalPair]) -> pd.DataFrame:
     """One row per pair with its counts (missing counts are NaN)."""
     import pandas as pd

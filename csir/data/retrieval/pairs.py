@@ -14,6 +14,7 @@ from csir.data.retrieval.collection import (
     Collection,
     RetrievalPair,
     has_relevant,
+    misaligned_question,
 )
 from csir.data.retrieval.squad import available_languages, load_squad_collection
 from csir.data.xquad_r import XQUAD_R_LANGUAGES
@@ -79,6 +80,26 @@ def make_pair(query_side: Collection, doc_side: Collection) -> RetrievalPair:
         doc_groups=dict(doc_side.doc_groups),
         counts=counts,
     )
+
+
+def require_parallel(collections: Sequence[Collection]) -> None:
+    """Refuse collections whose units are not parallel: each must judge every question it
+    shares with the first in the same units (:func:`misaligned_question`).
+
+    Raises:
+        CsirError: naming both files, the question and its units on each side.
+    """
+    first = collections[0]
+    for other in collections[1:]:
+        found = misaligned_question(first, other)
+        if found:
+            qid, mine, theirs = found
+            raise CsirError(
+                f"{first.source} and {other.source} are not parallel: question {qid!r} is "
+                f"answered in unit(s) {mine} of the first and {theirs} of the second. Units "
+                "(paragraphs) are matched across languages by id, so every <lang>.json must "
+                "hold the same articles and paragraphs in the same order; align the files"
+            )
 
 
 def draw_language(seed: int, kind: str, item_id: str, languages: Sequence[str]) -> str:
@@ -149,6 +170,7 @@ def make_mixed_pair(
         all_query_langs = dict.fromkeys(collections[query_lang].queries, query_lang)
 
     if doc_lang == MIXED:
+        require_parallel([collections[lang] for lang in languages])
         members: dict[str, dict[str, list[str]]] = {}  # group -> lang -> docids
         for lang in languages:
             for docid, group in collections[lang].doc_groups.items():

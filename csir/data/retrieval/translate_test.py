@@ -23,11 +23,29 @@ def translation_lexicon_path(lexicon_dir: str | Path, lang: str, source: str = "
     return lexicon_path(lexicon_dir, source, lang, ENGLISH)
 
 
-def require_translation_lexicons(files: Iterable[Path], langs: Iterable[str]) -> None:
+#: The lexicon sources notebook 01 writes X→EN lexicons of (the others are EN→X only).
+TRANSLATION_SOURCES = ("muse",)
+
+
+def require_translation_lexicons(
+    files: Iterable[Path], langs: Iterable[str], source: str = "muse"
+) -> None:
     """One error naming every missing X→EN lexicon of Translate-Test, with the fixes that work
     here (:func:`csir.lexicon.required.require_lexicons`)."""
     from csir.lexicon.required import require_lexicons
 
+    files, langs = list(files), list(langs)
+    missing = [f"{lang}: {path}" for lang, path in zip(langs, files, strict=True)
+               if not Path(path).is_file()]  # fmt: skip
+    if missing and source not in TRANSLATION_SOURCES:
+        raise CsirError(
+            f"Translate-Test (translate_test: true) needs X→EN lexicons of lexicon_source "
+            f"{source!r} that are missing ({'; '.join(missing)}), and notebook 01 writes X→EN "
+            f"lexicons only from {', '.join(TRANSLATION_SOURCES)} (its {source!r} lexicons are "
+            f"EN→X). Fix: set lexicon_source: {TRANSLATION_SOURCES[0]}, set translate_test: "
+            "false, or put your own '<x>-en.tsv' files (one 'word<TAB>translation' per line) "
+            "there"
+        )
     require_lexicons(
         list(zip(langs, files, strict=True)),
         needed_by="Translate-Test (translate_test: true)",
@@ -51,7 +69,7 @@ def load_translation_lexicons(
 
     wanted = sorted({lang for lang in languages if lang != ENGLISH})
     paths = {lang: translation_lexicon_path(lexicon_dir, lang, source) for lang in wanted}
-    require_translation_lexicons(paths.values(), paths.keys())
+    require_translation_lexicons(paths.values(), paths.keys(), source)
     return {lang: normalise_lexicon(load_lexicon(path), lang) for lang, path in paths.items()}
 
 

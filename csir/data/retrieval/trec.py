@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from csir import io
+from csir import io, languages
 from csir.data.retrieval.collection import ENGLISH, Collection, has_relevant
 from csir.errors import InputError
 from csir.runs import Qrels, read_qrels
@@ -181,7 +181,10 @@ def load_trec_collection(
             given twice), qrels that judge none of the given queries and documents, or a
             *relevant* judgement of a query whose document the corpus lacks (it could never be
             retrieved, so every measure of that query would be silently lower).
+        ConfigError: ``lang`` is not a language code csir knows (its tokenizer, stopwords and
+            Translate-Test depend on it).
     """
+    languages.check_language(lang)
     query_texts = read_queries_tsv(queries)
     docs = read_corpus(corpus)
     raw = read_qrels(qrels)
