@@ -80,11 +80,22 @@ LABELS = {
 
 
 def sample_file(source: Path, n: int, seed: int, target: Path) -> Path:
-    """Write a seeded random sample of ``n`` lines of ``source`` to ``target``."""
+    """Write a seeded random sample of ``n`` lines of ``source`` to ``target``; a sample of one
+    label (small ``n``), which csir refuses to train on, has its last line swapped for the
+    first line of the other label."""
     lines = [x for x in source.read_text(encoding="utf-8").splitlines() if x.strip()]
     if n > len(lines):
         raise SystemExit(f"{source} has {len(lines)} pairs; {n} asked for (lower --steps)")
-    target.write_text("\n".join(random.Random(seed).sample(lines, n)) + "\n", encoding="utf-8")
+    sample = random.Random(seed).sample(lines, n)
+
+    def label(line: str) -> bool:
+        return bool(json.loads(line)["label"])
+
+    if n > 1 and len({label(line) for line in sample}) == 1:
+        other = next((x for x in lines if label(x) != label(sample[0])), None)
+        if other is not None:
+            sample[-1] = other
+    target.write_text("\n".join(sample) + "\n", encoding="utf-8")
     return target
 
 

@@ -245,14 +245,18 @@ def word_detokenizer() -> FastTreebankWordDetokenizer:
 def match_key(word: str) -> str:
     """The form in which words are matched against lexicons and gold words everywhere in csir:
     Unicode NFC, lower case (one normalisation on both sides of every string comparison).
+    Turkish and Azerbaijani capital dotted I lowers to ``i`` (Python's ``lower`` gives ``i``
+    plus a combining dot above, which no lexicon's ``i`` matches).
 
     Example:
         >>> match_key("Cafe\u0301") == match_key("CAFÉ") == "café"
         True
+        >>> match_key("İstanbul")
+        'istanbul'
     """
     import unicodedata
 
-    return unicodedata.normalize("NFC", word).lower()
+    return unicodedata.normalize("NFC", word).lower().replace("i\u0307", "i")
 
 
 #: Runs of characters in scripts written without spaces between words (Thai, Japanese kana, Han):

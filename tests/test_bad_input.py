@@ -253,6 +253,12 @@ def test_lexicon_look_ups_match_case_and_unicode_composition_alike():
     decomposed = "Cafe\u0301"  # 'e' + combining acute, as some files write it
     assert translate_terms(f"Das {decomposed} im Haus.", lexicon) == "Das coffee im house."
     assert lookup_words(["das", decomposed.upper()], lexicon) == [(1, ("coffee",))]
+    # Turkish capital dotted I: Python lowers it to 'i' + a combining dot, which no 'i' matches
+    turkish = normalise_lexicon({"ilk": ["first"]})
+    assert lookup_words(["İlk"], turkish) == [(0, ("first",))]
+    from csir.text import retrieval_terms
+
+    assert retrieval_terms("İlk İstanbul") == ["ilk", "istanbul"]
 
 
 def test_a_squad_answer_offset_that_misses_its_text_names_the_question(tmp_path: Path):
@@ -635,3 +641,25 @@ def test_bitext_mining_refuses_files_that_are_not_parallel(tmp_path: Path):
         (tmp_path / f"{lang}.json").write_text(json.dumps({"data": data}), encoding="utf-8")
     with pytest.raises(CsirError, match=r"en\.json and .*de\.json are not parallel: question 'q1'"):
         xquad_r_tasks("en", "de", unit="paragraph", folder=tmp_path)
+
+
+def test_a_pyserini_jsonl_corpus_reads_its_contents(tmp_path: Path):
+    from csir.data import retrieval
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"id": "d1", "contents": "A cat."}\n{"id": "d2", "contents": "A dog."}\n')
+    assert retrieval.read_corpus(corpus) == {"d1": "A cat.", "d2": "A dog."}
+
+
+def test_parallel_files_without_one_shared_question_id_are_an_error(tmp_path: Path):
+    import json
+
+    from csir.data.retrieval import load_pair
+    from csir.errors import CsirError
+
+    for lang in ("en", "de"):
+        qa = {"id": f"q1-{lang}", "question": "Q?", "answers": [{"text": "B", "answer_start": 0}]}
+        data = {"data": [{"title": "t", "paragraphs": [{"context": "B c.", "qas": [qa]}]}]}
+        (tmp_path / f"{lang}.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(CsirError, match=r"share no question id \(first ids: 'q1-en', 'q1-de'\)"):
+        load_pair(tmp_path, "en", "de", "paragraph")

@@ -244,6 +244,17 @@ def test_empty_file_is_a_clear_error(tmp_path, tiny_backbone):
         train(_args(tiny_backbone), path, tmp_path / "out", progress=False)
 
 
+@pytest.mark.parametrize("label", [0, 1])
+def test_a_file_of_one_label_is_a_clear_error(tmp_path, tiny_backbone, label):
+    rng = random.Random(0)
+    path = tmp_path / "train.jsonl"
+    lines = [json.dumps(_record(i, rng, label=label)) for i in range(6)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for head in ("segment-cosine", "classifier"):
+        with pytest.raises(InputError, match=f"all 6 training pairs have label {label}"):
+            train(_args(tiny_backbone, head=head), path, tmp_path / head, progress=False)
+
+
 def test_fp16_on_cpu_is_refused(tmp_path, tiny_backbone, train_file):
     with pytest.raises(ConfigError, match="fp16' needs a CUDA GPU"):
         train(_args(tiny_backbone, precision="fp16"), train_file, tmp_path / "o", progress=False)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -142,6 +142,23 @@ class TokenizedPairs:
         return batch
 
 
+def _require_pairs(path: str | Path, labels: Sequence[int]) -> None:
+    """A training file needs pairs of both labels: from one label a re-ranker learns nothing
+    but to push every score one way."""
+    if not labels:
+        raise InputError(
+            path, "no training pairs: the file is empty", fix="run notebook 02 to write it"
+        )
+    positives = sum(1 for label in labels if label)
+    if positives in (0, len(labels)):
+        raise InputError(
+            path,
+            f"all {len(labels)} training pairs have label {int(positives > 0)}",
+            fix="give it relevant (label 1) and non-relevant (label 0) pairs, as notebook 02 "
+            "writes them",
+        )
+
+
 def tokenize_training_file(
     path: str | Path,
     tokenizer: PreTrainedTokenizerBase,
@@ -185,10 +202,7 @@ def tokenize_training_file(
             flat = itertools.chain.from_iterable(encoded["token_type_ids"])
             type_chunks.append(np.fromiter(flat, dtype=np.int8))
         labels.extend(chunk_labels)
-    if not labels:
-        raise InputError(
-            path, "no training pairs: the file is empty", fix="run notebook 02 to write it"
-        )
+    _require_pairs(path, labels)
     offsets = np.zeros(len(labels) + 1, dtype=np.int64)
     np.cumsum(np.concatenate(lengths), out=offsets[1:])
     return TokenizedPairs(
@@ -283,10 +297,7 @@ def tokenize_segment_file(
     """
     path = Path(path)
     records = list(_pair_rows(path))
-    if not records:
-        raise InputError(
-            path, "no training pairs: the file is empty", fix="run notebook 02 to write it"
-        )
+    _require_pairs(path, [record[3] for record in records])
     qids, queries, passages, labels = zip(*records, strict=True)
 
     def encode(texts, prefix, limit):

@@ -52,6 +52,14 @@ def make_pair(query_side: Collection, doc_side: Collection) -> RetrievalPair:
     """
     _check_sides([query_side, doc_side])
     common = [qid for qid in query_side.queries if qid in doc_side.queries]
+    if query_side.queries and doc_side.queries and not common:
+        example = next(iter(query_side.queries)), next(iter(doc_side.queries))
+        raise CsirError(
+            f"{query_side.source} and {doc_side.source} share no question id (first ids: "
+            f"{example[0]!r}, {example[1]!r}): a cross-language pair matches questions by id, "
+            "so parallel files must give a question the same id in every language (e.g. 'q1', "
+            "not 'q1-en' and 'q1-de')"
+        )
     qrels = {
         qid: dict(doc_side.qrels[qid])
         for qid in common

@@ -86,8 +86,8 @@ def read_corpus(path: str | Path) -> dict[str, str]:
     """Read a corpus: TSV ``docid<TAB>text`` / ``docid<TAB>title<TAB>text``, or JSONL.
 
     JSONL records (``.jsonl``/``.json`` files) carry the id in ``_id``, ``docid``, ``doc_id`` or
-    ``id``, the text in ``text`` and an optional ``title``. A title is joined to the text with
-    a space (as BEIR does).
+    ``id``, the text in ``text`` (BEIR) or ``contents`` (Pyserini) and an optional ``title``. A
+    title is joined to the text with a space (as BEIR does).
 
     Raises:
         InputError: a malformed line, a missing id or text, an id with whitespace or (JSONL)
@@ -141,23 +141,25 @@ def _jsonl_records(path: Path) -> Iterable[tuple[int, str, str, str]]:
         key = next((k for k in _JSONL_ID_KEYS if k in record), None)
         docid = record.get(key) if key else None
         title = record.get("title")
+        # BEIR writes "text", Pyserini's JSONL collections "contents"
+        text = record.get("text", record.get("contents", ""))
         # str() of null, true, 1.0 or a list would give ids ("None", "1.0") that no qrels line
         # names, and a title that is not text would be glued into the document as its repr.
         if (
             not isinstance(docid, str | int)
             or isinstance(docid, bool)
-            or not isinstance(record.get("text", ""), str)
+            or not isinstance(text, str)
             or not isinstance(title, str | None)
         ):
             raise InputError(
                 path,
                 f"record needs an id ({' / '.join(_JSONL_ID_KEYS)}; a string or an integer), a "
-                "string 'text' and, if any, a string 'title'",
+                "string 'text' (or 'contents') and, if any, a string 'title'",
                 line=number,
                 fix='write records like {"_id": "d1", "title": "", "text": "..."}',
             )
         title = title or ""
-        yield number, str(docid).strip(), title, record.get("text", "")
+        yield number, str(docid).strip(), title, text
 
 
 def load_trec_collection(
