@@ -8,11 +8,13 @@ from csir.errors import ConfigError
 SEEN = ("en", "de", "ru", "it", "nl", "ar")
 #: Languages only met at test time.
 UNSEEN = ("fr", "zh", "hi", "id", "ja", "pt", "es", "vi")
-#: Further XQuAD-R languages, usable for evaluation only: the offline data mirror holds no MUSE
-#: dictionary for them, so notebook 01 makes their lexicons only where one is found (downloaded
-#: from MUSE when online, or a ``CSIR_DATA_DIR`` that holds ``muse/en-<x>.txt``). Where a lexicon
-#: is needed, its file is checked before any work (:mod:`csir.lexicon.required`), not this list.
-EXTRA = ("el", "th", "tr")
+#: Further languages of public multilingual QA and retrieval sets, usable for evaluation: XQuAD-R's
+#: el, th, tr, XQuAD's ro, (Mr.)TyDi's bn, fi, ko (each has a stopwords-iso list, so BM25 and
+#: Translate-Test work). The offline data mirror holds no MUSE dictionary for them, so notebook 01
+#: makes their lexicons only where one is found (downloaded from MUSE when online, or a
+#: ``CSIR_DATA_DIR`` that holds ``muse/en-<x>.txt``). Where a lexicon is needed, its file is
+#: checked before any work (:mod:`csir.lexicon.required`), not this list.
+EXTRA = ("el", "th", "tr", "ro", "bn", "fi", "ko")
 ALL = SEEN + UNSEEN + EXTRA
 #: The "language" of a mixed-language side (MLIR): every query or document id in its own language.
 MIXED = "xx"

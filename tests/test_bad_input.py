@@ -663,3 +663,13 @@ def test_parallel_files_without_one_shared_question_id_are_an_error(tmp_path: Pa
         (tmp_path / f"{lang}.json").write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(CsirError, match=r"share no question id \(first ids: 'q1-en', 'q1-de'\)"):
         load_pair(tmp_path, "en", "de", "paragraph")
+
+
+def test_every_language_code_csir_accepts_has_stopwords_for_bm25():
+    from csir import languages
+    from csir.stopwords import stopwords
+
+    assert {"ro", "ko", "bn", "fi"} <= set(languages.ALL)  # XQuAD's and TyDi's
+    for code in languages.ALL:
+        assert stopwords(code), code
+    assert languages.parse_pair("en-ro") == ("en", "ro")
