@@ -380,12 +380,36 @@ def test_run_jobs_leaves_out_a_failed_model_and_goes_on(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "_train_job", fake_job)
     plan, jobs = _fake_plan(tmp_path, 4)
     record = {"jobs": [], "skipped": []}
-    with ThreadPoolExecutor(2) as pool:
-        trained, stopped = runner._run_jobs(
-            pool, plan, jobs, record, runner._Clock(60.0), lambda started: 1.0, 2
-        )
-    assert [p.name for p in trained] == ["m0", "m2", "m3"] and not stopped
+    trained, pool = runner._run_jobs(
+        lambda: ThreadPoolExecutor(2), plan, jobs, record, runner._Clock(60.0), lambda s: 1.0, 2
+    )
+    pool.shutdown()
+    assert [p.name for p in trained] == ["m0", "m2", "m3"] and "stopped" not in record
     assert record["errors"] == ["m1: RuntimeError: CUDA error: an illegal memory access"]
+
+
+def test_run_jobs_replaces_workers_that_died(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from csir.gpu_study import runner
+
+    class DiesOnce(ThreadPoolExecutor):
+        """A pool whose workers died before its first job was handed over."""
+
+        def submit(self, *args, **kwargs):
+            raise BrokenProcessPool("a child process terminated abruptly")
+
+    pools = [DiesOnce(2), ThreadPoolExecutor(2)]
+    monkeypatch.setattr(runner, "_train_job", lambda *a: {"train_s": 0.01, "evaluate_s": 0.0})
+    plan, jobs = _fake_plan(tmp_path, 3)
+    record = {"jobs": [], "skipped": []}
+    trained, pool = runner._run_jobs(
+        lambda: pools.pop(0), plan, jobs, record, runner._Clock(60.0), lambda s: 1.0, 2
+    )
+    pool.shutdown()
+    assert [p.name for p in trained] == ["m0", "m1", "m2"] and not pools
+    assert record["errors"] == ["worker processes died; restarted"]
 
 
 def test_run_jobs_abandons_jobs_still_running_when_only_scoring_time_is_left(tmp_path, monkeypatch):
@@ -404,14 +428,21 @@ def test_run_jobs_abandons_jobs_still_running_when_only_scoring_time_is_left(tmp
     monkeypatch.setattr(runner, "_train_job", fake_job)
     plan, jobs = _fake_plan(tmp_path, 2)
     record = {"jobs": [], "skipped": []}
-    with ThreadPoolExecutor(2) as pool:
-        # 3 s of budget, 2 s held for scoring: the hung job is given up after about 1 s
-        trained, stopped = runner._run_jobs(
-            pool, plan, jobs, record, runner._Clock(3.0), lambda started: 2.0, 2
-        )
-        release.set()
-    assert [p.name for p in trained] == ["m0"] and stopped
-    assert record["stopped"] == ["m1"]
+    pools = []
+
+    def make_pool():
+        pools.append(ThreadPoolExecutor(2))
+        return pools[-1]
+
+    # 3 s of budget, 2 s held for scoring: the hung job is given up after about 1 s
+    trained, pool = runner._run_jobs(
+        make_pool, plan, jobs, record, runner._Clock(3.0), lambda started: 2.0, 2
+    )
+    release.set()
+    for each in pools:
+        each.shutdown()
+    assert [p.name for p in trained] == ["m0"] and record["stopped"] == ["m1"]
+    assert len(pools) == 2 and pool is pools[1]  # fresh workers for the scoring
 
 
 def test_scores_of_systems_the_run_does_not_count_are_dropped():

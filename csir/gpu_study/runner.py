@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import importlib
 import importlib.metadata
 import multiprocessing
@@ -16,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -284,12 +286,10 @@ def _train_and_evaluate(
 
     log(f"{len(jobs)} models in {workers} processes, {clock.left():.0f} s left")
     init = (str(config), overrides, workers, _blocked())
-    pool = _pool(workers, init)
+    trained, pool = _run_jobs(
+        functools.partial(_pool, workers, init), plan, jobs, record, clock, reserve, workers
+    )
     try:
-        trained, stopped = _run_jobs(pool, plan, jobs, record, clock, reserve, workers)
-        if stopped:  # jobs still running at the deadline: end them, score in fresh workers
-            _end_workers(pool)
-            pool = _pool(workers, init)
         with _phase(record, "score", clock):
             _score(pool, evs, trained, record)
     finally:
@@ -349,70 +349,82 @@ def _in_system_order(systems: Sequence[Any], scored: Sequence[tuple[list, dict]]
 
 
 def _run_jobs(
-    pool: ProcessPoolExecutor,
+    make_pool: Callable[[], ProcessPoolExecutor],
     plan: StudyPlan,
     jobs: Sequence[tuple],
     record: dict,
     clock: _Clock,
     reserve: Callable[[Sequence[str]], float],
     workers: int,
-) -> tuple[list[Path], bool]:
-    """Keep ``workers`` jobs in flight; start one only while its measured cost (the last job of
-    its entry) and the final scoring of every started model (``reserve``) still fit. A job that
-    fails is left out and the others go on. Jobs still running when only the final scoring's
-    time is left are abandoned. Returns the trained folders in plan order, and whether jobs were
-    abandoned (their workers are still busy)."""
+) -> tuple[list[Path], ProcessPoolExecutor]:
+    """Keep ``workers`` jobs in flight in worker processes from ``make_pool``; start one only
+    while its measured cost (the last job of its entry) and the final scoring of every started
+    model (``reserve``) still fit. A job that fails is left out and the others go on; workers
+    that died (a crash, the kernel's OOM killer) are replaced. Jobs still running when only the
+    final scoring's time is left are given up and their workers ended. Returns the trained
+    folders in plan order and a pool of live workers for the scoring."""
     queue = list(jobs)
     pending: dict[Future, tuple[int, str, Path]] = {}
     cost: dict[int, float] = {}
     finished: dict[Path, str] = {}
-    stopped = False
-    while queue or pending:
-        while queue and len(pending) < workers:
-            entry, file, folder, seed = queue.pop(0)
-            name = folder.relative_to(plan.training[entry].models_path()).as_posix()
-            started = [*finished.values(), *(n for _, n, _ in pending.values()), name]
-            expected = cost.get(entry, max(cost.values(), default=0.0))
-            if clock.left() < expected + reserve(started):
-                record["skipped"].append(name)
-                continue
-            future = pool.submit(_train_job, entry, str(file), str(folder), seed)
-            pending[future] = (entry, name, folder)
-        if not pending:
-            break
-        started = [*finished.values(), *(n for _, n, _ in pending.values())]
-        # wake up at the latest when only the final scoring's time is left
-        done, _ = wait(
-            pending, timeout=max(clock.left() - reserve(started), 0.0), return_when=FIRST_COMPLETED
-        )
-        if not done:
-            abandoned = [name for _, name, _ in pending.values()]
-            record["stopped"] = abandoned
-            log(f"the budget's end for models: {abandoned} still running, left out")
-            stopped = True
-            break
-        for future in done:
-            entry, name, folder = pending.pop(future)
-            try:
-                job = future.result()
-            except Exception as err:  # a failed model is left out; the others go on
-                record.setdefault("errors", []).append(f"{name}: {type(err).__name__}: {err}")
-                log(f"{name} failed: {err!r}; it is left out")
-                continue
-            cost[entry] = job["train_s"] + job["evaluate_s"]
-            finished[folder] = name
-            record["jobs"].append({"model": name, **job})
-            log(
-                f"{name}: train {job['train_s']:.1f} s, evaluate {job['evaluate_s']:.1f} s; "
-                f"{len(finished)}/{len(jobs)} done, {clock.left():.0f} s left"
-            )
+    pool = make_pool()
+    try:
+        while queue or pending:
+            while queue and len(pending) < workers:
+                entry, file, folder, seed = queue.pop(0)
+                name = folder.relative_to(plan.training[entry].models_path()).as_posix()
+                started = [*finished.values(), *(n for _, n, _ in pending.values()), name]
+                expected = cost.get(entry, max(cost.values(), default=0.0))
+                if clock.left() < expected + reserve(started):
+                    record["skipped"].append(name)
+                    continue
+                try:
+                    future = pool.submit(_train_job, entry, str(file), str(folder), seed)
+                except BrokenProcessPool:  # a worker died: its jobs fail below; new workers
+                    log("worker processes died; starting new ones")
+                    record.setdefault("errors", []).append("worker processes died; restarted")
+                    _end_workers(pool)
+                    pool = make_pool()
+                    future = pool.submit(_train_job, entry, str(file), str(folder), seed)
+                pending[future] = (entry, name, folder)
+            if not pending:
+                break
+            started = [*finished.values(), *(n for _, n, _ in pending.values())]
+            # wake up at the latest when only the final scoring's time is left
+            timeout = max(clock.left() - reserve(started), 0.0)
+            done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+            if not done:
+                abandoned = [name for _, name, _ in pending.values()]
+                record["stopped"] = abandoned
+                log(f"the budget's end for models: {abandoned} still running, left out")
+                _end_workers(pool)
+                pool = make_pool()
+                break
+            for future in done:
+                entry, name, folder = pending.pop(future)
+                try:
+                    job = future.result()
+                except Exception as err:  # a failed model is left out; the others go on
+                    record.setdefault("errors", []).append(f"{name}: {type(err).__name__}: {err}")
+                    log(f"{name} failed: {err!r}; it is left out")
+                    continue
+                cost[entry] = job["train_s"] + job["evaluate_s"]
+                finished[folder] = name
+                record["jobs"].append({"model": name, **job})
+                log(
+                    f"{name}: train {job['train_s']:.1f} s, evaluate {job['evaluate_s']:.1f} s; "
+                    f"{len(finished)}/{len(jobs)} done, {clock.left():.0f} s left"
+                )
+    except BaseException:
+        _end_workers(pool)
+        raise
     record["skipped"] += [
         folder.relative_to(plan.training[entry].models_path()).as_posix()
         for entry, _, folder, _ in queue
     ]
     if record["skipped"]:
         log(f"the budget left out {len(record['skipped'])} models: {record['skipped']}")
-    return [folder for _, _, folder, _ in jobs if folder in finished], stopped
+    return [folder for _, _, folder, _ in jobs if folder in finished], pool
 
 
 def _worker_init(config: str, overrides: dict, workers: int, blocked: Sequence[str]) -> None:
