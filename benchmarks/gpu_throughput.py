@@ -9,7 +9,8 @@ model, the scoring calls):
 
 - **training**, per batch size of ``--batch-sizes``: :func:`csir.training.train` with notebook
   03's recipe for e5 (segment-cosine k = 0, bf16, trimmed vocabulary) against ``Trainer``
-  (one-logit classifier, bf16 mixed precision, ``DataCollatorWithPadding``), ``--steps`` steps
+  (one-logit classifier, bf16 mixed precision, ``DataCollatorWithPadding``; both in fp32 on a
+  device without native bf16, e.g. the dry run on an AVX2-only CPU), ``--steps`` steps
   each on the same seeded sample of the study's WikiQA training file; steps 2..N are timed;
 - **scoring**: the trained csir model through :class:`csir.rerank.Reranker` (bf16, each
   distinct text encoded once) and its classifier twin through the Reranker (bf16, length-sorted)
@@ -171,13 +172,15 @@ def train_part(entry: dict, ns, batch: int, timed: Path, work: Path, cuda: bool)
     from csir.training import train
 
     folder = work / f"csir-b{batch}"
-    args = csir_args("auto", ns.steps, 0.01, batch_size=batch, max_length=ns.max_length)
+    args = csir_args("auto", ns.steps, 0.01, batch_size=batch, max_length=ns.max_length,
+                     precision=ns.precision)  # fmt: skip
     train(args, timed, folder, progress=False)
     params = non_embedding_parameters(load_ranker(str(folder)))
     csir = {**timed_steps(folder), "non_embedding_params": params}
-    # bf16 on CPU too, so that the dry run takes the GPU's path through Trainer and accelerate
+    # both in the precision the device computes natively (bf16 on the GPU)
     ref = run_reference(timed, None, ns.steps, work / f"ref-b{batch}", device=ns.device,
-                        bf16=True, batch_size=batch, max_length=ns.max_length)  # fmt: skip
+                        bf16=ns.precision == "bf16", batch_size=batch,
+                        max_length=ns.max_length)  # fmt: skip
     for system in (csir, ref):
         system["examples_per_s"] = system["examples"] / system["seconds"]
         system["tokens_per_s"] = system["tokens"] / system["seconds"]
@@ -252,6 +255,11 @@ def main(argv: list[str] | None = None) -> None:
     if ns.tiny:
         ns.steps, ns.batch_sizes, ns.max_length, ns.queries, ns.doc_langs = TINY
     needs = TINY_NEEDS_S if ns.tiny else NEEDS_S
+    from csir.devices import resolve_training_precision
+
+    # bf16 where the device computes it (an H200; AMX CPUs), else fp32: emulated bf16 on an
+    # AVX2-only CPU (a dry run there) is many times slower than fp32
+    ns.precision = resolve_training_precision("auto", ns.device)
     cuda = ns.device.startswith("cuda")
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(ns).items()}
     report = Report(ns.out, ns.budget, {**facts(ns.device), "settings": settings}, ns.deadline)

@@ -72,10 +72,10 @@ BATCH, MAX_LENGTH, LR, WEIGHT_DECAY, SEED = 16, 256, 2e-5, 0.01, 42
 SYSTEMS = ("ref", "csir", "csir-classifier", "csir-autocast", "csir-padded")
 LABELS = {
     "ref": "HF Trainer (classifier, fp32, full vocabulary)",
-    "csir": "csir (segment-cosine k=0, bf16, trimmed, dropout 0)",
-    "csir-classifier": "csir (classifier, bf16, trimmed, dropout 0)",
+    "csir": "csir (segment-cosine k=0, auto precision: bf16 on AMX, trimmed, dropout 0)",
+    "csir-classifier": "csir (classifier, auto precision, trimmed, dropout 0)",
     "csir-autocast": "csir (segment-cosine k=0, bf16 autocast, trimmed, dropout 0)",
-    "csir-padded": "csir (segment-cosine k=0, bf16, trimmed, dropout 0, padded layers)",
+    "csir-padded": "csir (segment-cosine k=0, auto precision, trimmed, dropout 0, padded layers)",
 }
 
 
@@ -129,16 +129,23 @@ def kept_vocabulary_rows(args, train_file: Path, dev) -> int:
 
 
 def csir_args(
-    head: str, steps: int, head_lr: float, *, batch_size: int = BATCH, max_length: int = MAX_LENGTH
+    head: str,
+    steps: int,
+    head_lr: float,
+    *,
+    batch_size: int = BATCH,
+    max_length: int = MAX_LENGTH,
+    precision: str = "auto",
 ):
-    """csir's :class:`~csir.training.TrainingArgs` of this comparison (bf16, no warm-up, a
-    log row per step, no checkpoints, no dev evaluation inside the timed steps)."""
+    """csir's :class:`~csir.training.TrainingArgs` of this comparison: notebook 03's ``auto``
+    precision unless told (bf16 where the CPU has AMX or AVX512-BF16, else fp32), no warm-up,
+    a log row per step, no checkpoints, no dev evaluation inside the timed steps."""
     from csir.training import TrainingArgs
 
     return TrainingArgs(
         backbone="e5-small-offline",
         head=head,
-        precision="bf16",
+        precision=precision,
         max_length=max_length,
         batch_size=batch_size,
         learning_rate=LR,

@@ -634,3 +634,27 @@ def test_training_config_passes_head_and_selection_settings(tmp_path):
     assert smoke.eval_every == 2 and smoke.dev_max_queries == 8
     with pytest.raises(ConfigError, match="head 'cls' must be 'auto' or one of"):
         TrainingConfig.from_params({"head": "cls"})
+
+
+def test_auto_precision_is_bf16_only_where_the_hardware_computes_it(monkeypatch):
+    import torch
+
+    from csir.devices import resolve_training_precision
+
+    for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        monkeypatch.setattr(torch.cpu, name, lambda: False, raising=False)
+    assert resolve_training_precision("auto", "cpu") == "fp32"  # emulated bf16: 18-22x slower
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert resolve_training_precision("auto", "cpu") == "bf16"
+    assert resolve_training_precision("fp32", "cpu") == "fp32"
+
+
+def test_a_run_records_the_precision_auto_resolved_to(tmp_path, tiny_backbone, train_file):
+    from csir.devices import resolve_training_precision
+
+    out = train(_args(tiny_backbone, precision="auto", max_steps=2), train_file, tmp_path / "o",
+                progress=False)  # fmt: skip
+    record = json.loads((out / "csir_training.json").read_text(encoding="utf-8"))
+    assert record["args"]["precision"] == resolve_training_precision("auto", "cpu")
+    # the same call again finds the finished run (its settings compare as resolved)
+    train(_args(tiny_backbone, precision="auto", max_steps=2), train_file, out, progress=False)

@@ -78,7 +78,7 @@ class TrainingConfig(NotebookConfig):
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
     max_length: int = 256
-    precision: str = "bf16"
+    precision: str = "auto"
     dropout: float = 0.0
     loss: str = "pointwise"
     batch_by_question: bool = False

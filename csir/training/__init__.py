@@ -10,8 +10,9 @@ Example:
 The English training-pair readers (WikiQA, MS MARCO) live in :mod:`csir.data.english_pairs`.
 """
 
+from csir.devices import TRAINING_PRECISIONS as PRECISIONS
 from csir.ids import RECORD_KEYS
-from csir.training.args import LOSSES, PRECISIONS, TrainingArgs, model_dir_name
+from csir.training.args import LOSSES, TrainingArgs, model_dir_name
 from csir.training.batches import BatchPlan, length_grouped_order, question_batches
 from csir.training.checkpoint import CheckpointError, latest_checkpoint, list_checkpoints
 from csir.training.loop import linear_warmup_decay, param_groups, train

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from csir.devices import PRECISIONS
+from csir.devices import TRAINING_PRECISIONS
 from csir.errors import ConfigError
 from csir.heads import HEADS, HeadSpec, default_head
 
@@ -37,7 +37,8 @@ class TrainingArgs:
         max_steps: optimizer steps of the whole run (the data is cycled in epochs).
         weight_decay: AdamW decoupled weight decay, not applied to biases and LayerNorm weights.
         precision: ``fp32``, ``bf16`` (autocast) or ``fp16`` (autocast and a gradient scaler;
-            CUDA only).
+            CUDA only), or ``auto``: bf16 where the hardware computes it, else fp32
+            (:func:`csir.devices.resolve_training_precision`; the run records the result).
         seed: seeds the head's initialisation, dropout and the data order.
         checkpoint_every: optimizer steps between checkpoints (0: none).
         keep_checkpoints: how many of the latest checkpoints are kept while training.
@@ -137,8 +138,8 @@ class TrainingArgs:
             ),
             (self.weight_decay >= 0, "weight_decay must be >= 0"),
             (
-                self.precision in PRECISIONS,
-                f"precision {self.precision!r} must be one of {', '.join(PRECISIONS)}",
+                self.precision in TRAINING_PRECISIONS,
+                f"precision {self.precision!r} must be one of {', '.join(TRAINING_PRECISIONS)}",
             ),
             (self.seed >= 0, "seed must be >= 0"),
             (self.checkpoint_every >= 0, "checkpoint_every must be >= 0 (0: no checkpoints)"),

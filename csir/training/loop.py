@@ -18,6 +18,7 @@ Output folder::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import math
 import os
@@ -30,6 +31,7 @@ from typing import Any
 import torch
 
 from csir import __version__, io
+from csir.devices import resolve_training_precision
 from csir.errors import ConfigError, CsirError
 from csir.heads import HEAD_FILE, SEGMENT_COSINE
 from csir.training import checkpoint as ckpt
@@ -226,6 +228,9 @@ def train(
     from csir.backbones import load_tokenizer
 
     started = time.perf_counter()
+    if args.precision == "auto":  # records and checks compare the precision that ran
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        args = dataclasses.replace(args, precision=resolve_training_precision("auto", device))
     train_file, output_dir = Path(train_file), Path(output_dir)
     if not train_file.is_file():
         raise CsirError(f"training file {train_file} does not exist; run notebook 02 first")
