@@ -626,7 +626,7 @@ def test_training_config_passes_head_and_selection_settings(tmp_path):
     )
     args = cfg.training_args(3)
     assert (args.head, args.joint_layers, args.dropout, args.seed) == ("segment-cosine", 2, 0.0, 3)
-    assert args.eval_every == cfg.eval_every and args.precision == "bf16"
+    assert args.eval_every == cfg.eval_every and args.precision == "auto"
     assert cfg.dev_file() == tmp_path / "dev" / "en-en" / "dev.jsonl"
     off = TrainingConfig.from_params({"select_on_dev": False, "smoke": False})
     assert off.dev_file() is None and off.training_args().eval_every == 0
