@@ -34,6 +34,19 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 
 
+def cpu_facts() -> dict:
+    """The CPU's model and whether it computes bf16 natively (AMX or AVX512-BF16), which sets
+    notebook 03's training precision (``auto``) and so most of the wall time."""
+    info = Path("/proc/cpuinfo")
+    text = info.read_text(encoding="utf-8", errors="replace") if info.is_file() else ""
+    model = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
+    flags = set((re.search(r"^flags\s*:\s*(.+)$", text, re.M) or [None, ""])[1].split())
+    return {
+        "cpu_model": model.group(1).strip() if model else platform.processor(),
+        "native_bf16": bool(flags & {"amx_bf16", "avx512_bf16"}),
+    }
+
+
 def tree_rss(root: psutil.Process) -> tuple[int, int]:
     """(sum, max) resident set size in bytes over ``root`` and its descendants."""
     total, largest = 0, 0
@@ -113,6 +126,7 @@ def main() -> int:
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
+            **cpu_facts(),
         },
     }
     print(json.dumps(result, indent=2))
